@@ -1,0 +1,3 @@
+from webchat_tui.cli import main
+
+raise SystemExit(main())
