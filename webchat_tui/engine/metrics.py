@@ -14,6 +14,9 @@ The flow code calls the Recorder from the engine's event loop (no locks needed):
     rec.warn(kind, message, session_id=None)            -> warnings log (bounded ring)
     rec.event(kind, detail, rate)                       -> rate/mode/pause events on the timeline
     rec.set_state(state, target_rate, send_mode, in_flight)  -> header fields (cheap, call often)
+    rec.output_tokens(count, seconds, unit)             -> openai flow: one reply's output size and
+                                                           generation time; unit "tokens" (from usage)
+                                                           or "chunks" (counted SSE chunks)
     rec.snapshot() -> MetricsSnapshot                   -> immutable value; ~4 Hz from the UI
 
 All timestamps are time.perf_counter_ns(); the recorder is created with the run's t0_ns.
@@ -30,7 +33,8 @@ from hdrh.histogram import HdrHistogram
 
 PHASES = ("create", "connect", "send", "first_reply", "reply", "total")
 START_LAG = "start_lag"
-HIST_NAMES = PHASES + (START_LAG,)
+ITL = "itl"  # inter-token latency (openai flow): gap between consecutive content chunks
+HIST_NAMES = PHASES + (ITL, START_LAG)
 WINDOW_S = 10            # the "last N seconds" latency view
 TIMELINE_KEEP_S = 3600   # per-second buckets kept in a snapshot (bounded)
 WARNINGS_KEEP = 200      # recent warnings kept (bounded); counts per kind are kept forever
@@ -108,6 +112,8 @@ class MetricsSnapshot:
     warnings: tuple[Warning, ...]              # newest last, at most WARNINGS_KEEP
     warning_counts: Mapping[str, int]          # per kind, whole run
     generator_limited: bool                    # start_lag p99 > GENERATOR_LIMITED_LAG_MS
+    # openai flow: {"count": total output units, "per_s": mean units/s per reply, "unit": ...}
+    output: Mapping[str, object] = field(default_factory=dict)
 
     def merge(self, other: "MetricsSnapshot") -> "MetricsSnapshot":
         """Combine two engines' snapshots (future worker processes): counters add, HDRs add."""
