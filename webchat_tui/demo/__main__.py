@@ -1,0 +1,5 @@
+import sys
+
+from webchat_tui.demo.server import main
+
+sys.exit(main())
