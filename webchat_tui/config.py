@@ -7,8 +7,11 @@ one line and exits 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 from typing import Literal
+from urllib.parse import urlsplit
 
 SendMode = Literal["wait", "burst"]
 Arrivals = Literal["constant", "poisson"]
@@ -17,6 +20,16 @@ Flow = Literal["webchat", "openai"]
 
 class ConfigError(ValueError):
     """Bad user input: one clear line naming the field. CLI exit code 2."""
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the CLI (headless runs are meant for CI)."""
+    OK = 0             # the run passed
+    FAILED = 1         # success rate under --fail-under
+    USAGE = 2          # bad flag, value, profile or snapshot file
+    UNREACHABLE = 3    # the target (or the demo server) could not be reached at start
+    INTERNAL = 4       # an unexpected error inside webchat-tui
+    INTERRUPTED = 130  # Ctrl-C / SIGINT (the shell convention 128 + 2)
 
 
 @dataclass(frozen=True)
@@ -96,5 +109,63 @@ class RunConfig:
     model: str = "demo-model"                # openai flow: model name
 
     def redacted(self) -> dict:
-        """Plain dict safe for snapshots/logs: header values are never included."""
-        raise NotImplementedError  # implemented with the profile loader
+        """Plain dict safe for snapshots/logs: header values are never included.
+
+        Only header NAMES are kept: any header may carry a credential, and the templates are
+        not worth the risk (a literal token written straight into the profile file)."""
+        data = asdict(self)
+        profile = data["profile"]
+        profile["headers"] = sorted({name for name, _ in self.profile.headers})
+        profile["secret_headers"] = sorted(self.profile.secret_headers)
+        data["stages"] = list(data["stages"])
+        # asdict keeps tuples; JSON writes them as lists anyway, make it explicit for equality.
+        for key in ("ready_events", "token_events", "reply_events", "error_events", "prompts"):
+            profile[key] = list(profile[key])
+        return data
+
+
+# --- value parsers shared by the CLI and the profile loader ------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, *, field: str) -> float:
+    """'30' / '30s' / '500ms' / '1m' / '1h' -> seconds (> 0)."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise ConfigError(f"{field}: expected a duration like 30, 30s, 500ms or 1m, got {text!r}")
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{field}: must be > 0, got {text!r}")
+    return seconds
+
+
+def parse_stages(text: str, *, field: str = "--stages") -> tuple[Stage, ...]:
+    """'5s:10,10s:50' -> (Stage(5, 10), Stage(10, 50)): DURATION:RATE pairs, rate >= 0."""
+    stages = []
+    for part in text.split(","):
+        duration, sep, rate = part.strip().partition(":")
+        if not sep:
+            raise ConfigError(f"{field}: expected DURATION:RATE pairs like 5s:10,1m:50, "
+                              f"got {part.strip()!r}")
+        try:
+            rate_value = float(rate)
+        except ValueError:
+            raise ConfigError(f"{field}: rate in {part.strip()!r} is not a number") from None
+        if not rate_value >= 0 or rate_value == float("inf"):
+            raise ConfigError(f"{field}: rate in {part.strip()!r} must be >= 0")
+        stages.append(Stage(parse_duration(duration, field=field), rate_value))
+    return tuple(stages)
+
+
+def validate_target_url(url: str, *, field: str) -> str:
+    """An http(s) URL with a host; returned without a trailing slash (paths start with '/')."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{field}: not a valid URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{field}: expected an http:// or https:// URL with a host, got {url!r}")
+    return url.rstrip("/")
