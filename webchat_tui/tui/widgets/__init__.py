@@ -1,0 +1,1 @@
+"""Dashboard widgets: each receives plain values and draws them (no engine imports)."""

@@ -1,0 +1,60 @@
+"""ThroughputChart: started / ok / failed sessions per second, with rate-change markers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .plot_view import PlotView
+
+SHOW_LAST_S = 180   # the last three minutes
+
+
+@dataclass(frozen=True)
+class ThroughputData:
+    t: tuple[int, ...]
+    started: tuple[int, ...]
+    ok: tuple[int, ...]
+    failed: tuple[int, ...]
+    events: tuple[tuple[float, str], ...] = ()   # (seconds since start, short label)
+
+
+class ThroughputChart(PlotView):
+    DEFAULT_CSS = """
+    ThroughputChart {
+        border: round $primary 60%;
+        border-title-color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = ("Throughput /s  [$primary]━ started[/]  [$success]━ ok[/]  "
+                             "[$error]━ failed[/]  [$accent]│ rate change[/]")
+
+    def draw(self, figure, data: object, width: int, height: int) -> bool:
+        if not isinstance(data, ThroughputData) or not data.t:
+            return False
+        start = max(0, data.t[-1] - SHOW_LAST_S)
+        keep = [i for i, t in enumerate(data.t) if t >= start]
+        xs = [data.t[i] for i in keep]
+        series = (
+            (data.started, self.theme_rgb("chart-started", "primary")),
+            (data.ok, self.theme_rgb("chart-ok", "success")),
+            (data.failed, self.theme_rgb("chart-failed", "error")),
+        )
+        top = 1
+        for values, rgb in series:
+            ys = [values[i] for i in keep]
+            top = max(top, *ys) if ys else top
+            signal = figure.signal(xs, ys, marker=self.marker(rgb))
+            signal.lines()
+            figure.draw(signal)
+        marker_rgb = self.theme_rgb("chart-marker", "accent")
+        x_low, x_high = xs[0], max(xs[-1], xs[0] + 1)
+        for t, label in data.events:
+            if x_low <= t <= x_high:
+                figure.line(t, orientation="vertical", pixel=self.pixel(marker_rgb))
+                figure.draw(figure.text(t, top, label))
+        figure.ruler("x").lim(x_low, x_high)
+        figure.ruler("y").lim(0, top * 1.15)
+        return True
