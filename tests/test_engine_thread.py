@@ -1,4 +1,5 @@
-"""EngineThread: the engine on its own loop in a daemon thread, steered from this thread."""
+"""The engine links the dashboard steers: EngineThread (engine loop in a daemon thread) and
+EngineProcess (the same API, engine in a child process). Both must behave the same."""
 
 from __future__ import annotations
 
@@ -11,12 +12,18 @@ from tests.servers.harness import check_invariants, config
 from tests.servers.run import ThreadedUvicorn, closed_port
 from webchat_tui.engine.engine import TargetUnreachable
 from webchat_tui.engine.runner import EngineError, EngineThread
+from webchat_tui.engine.worker import EngineProcess
 
 
 @pytest.fixture(scope="module")
 def faults():
     with ThreadedUvicorn(build_app(FaultState())) as server:
         yield server
+
+
+@pytest.fixture(params=[EngineThread, EngineProcess], ids=["thread", "process"])
+def link_cls(request):
+    return request.param
 
 
 def wait_for(predicate, timeout_s: float = 10.0) -> None:
@@ -26,8 +33,8 @@ def wait_for(predicate, timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_open_ended_run_is_steered_and_stopped(faults):
-    et = EngineThread(config(f"{faults.url}/ok", rate=20, duration_s=None))
+def test_open_ended_run_is_steered_and_stopped(faults, link_cls):
+    et = link_cls(config(f"{faults.url}/ok", rate=20, duration_s=None))
     et.start(timeout_s=10)
     assert et.latest is not None
     wait_for(lambda: et.latest.started >= 5)
@@ -50,8 +57,8 @@ def test_open_ended_run_is_steered_and_stopped(faults):
     assert et.finished
 
 
-def test_timed_run_finishes_and_restarts(faults):
-    et = EngineThread(config(f"{faults.url}/ok", rate=20, duration_s=0.5))
+def test_timed_run_finishes_and_restarts(faults, link_cls):
+    et = link_cls(config(f"{faults.url}/ok", rate=20, duration_s=0.5))
     et.start()
     wait_for(lambda: et.finished)
     first = et.stop()
@@ -65,14 +72,14 @@ def test_timed_run_finishes_and_restarts(faults):
     assert second.outcomes["ok"] == 0  # a fresh recorder: nothing carried over
 
 
-def test_start_error_is_raised_in_the_caller():
-    et = EngineThread(config(f"http://127.0.0.1:{closed_port()}"))
+def test_start_error_is_raised_in_the_caller(link_cls):
+    et = link_cls(config(f"http://127.0.0.1:{closed_port()}"))
     with pytest.raises(TargetUnreachable):
         et.start(timeout_s=10)
 
 
-def test_bad_arguments_fail_in_the_caller(faults):
-    et = EngineThread(config(f"{faults.url}/ok", rate=5, duration_s=None))
+def test_bad_arguments_fail_in_the_caller(faults, link_cls):
+    et = link_cls(config(f"{faults.url}/ok", rate=5, duration_s=None))
     et.start()
     try:
         with pytest.raises(ValueError):
@@ -104,3 +111,24 @@ def test_engine_failure_is_not_lost(faults):
     wait_for(lambda: et.error is not None)
     with pytest.raises(EngineError, match="recorder exploded"):
         et.stop()
+
+
+def test_process_histograms_and_final_snapshot_cross_the_pipe(faults):
+    et = EngineProcess(config(f"{faults.url}/ok", rate=40, duration_s=None))
+    et.start()
+    wait_for(lambda: et.latest.ok >= 10)
+    final = et.stop(drain_s=1.0)
+    check_invariants(final)
+    # The final snapshot carries every histogram, freshly encoded, matching the counters.
+    assert final.histograms["total"].get_total_count() == final.ok
+    assert final.histograms["create"].get_total_count() == final.phases["create"].count > 0
+
+
+def test_process_death_is_reported_not_hung(faults):
+    et = EngineProcess(config(f"{faults.url}/ok", rate=5, duration_s=None))
+    et.start()
+    wait_for(lambda: et.latest is not None)
+    et._proc.kill()
+    wait_for(lambda: et.error is not None)
+    with pytest.raises(EngineError, match="exited unexpectedly"):
+        et.stop(timeout_s=2)
