@@ -215,6 +215,20 @@ def test_generator_limited_from_window_start_lag_with_one_warning():
     assert not rec.snapshot().generator_limited
 
 
+def test_generator_limited_needs_several_late_starts_at_low_rates():
+    clock = FakeClock()
+    rec = make(clock)
+    for i in range(50):  # 5/s for 10 s: p99 of 50 values is their maximum
+        rec.session_started(i * 200 * MS, i * 200 * MS + MS)
+    for _ in range(2):  # two late starts (e.g. while the UI starts)
+        rec.session_started(0, 30 * MS)
+    clock.t = 10 * S
+    assert rec.snapshot().phases["start_lag"].p99 > 10
+    assert not rec.snapshot().generator_limited
+    rec.session_started(0, 30 * MS)  # a third one out of 53: the tool is falling behind
+    assert rec.snapshot().generator_limited
+
+
 def test_sse_miss_and_output_tokens():
     rec = make(FakeClock())
     rec.sse_miss("race")
