@@ -478,11 +478,14 @@ class DashboardApp(App[int]):
 
 def run_dashboard(config: RunConfig, *, demo: "DemoServer | None" = None,
                   theme: str | None = None) -> int:
-    """Start the engine in its thread, run the dashboard, always stop engine and demo."""
-    from webchat_tui.engine.engine import TargetUnreachable
-    from webchat_tui.engine.runner import EngineThread
+    """Start the engine in its own process, run the dashboard, always stop engine and demo.
 
-    link = EngineThread(config)
+    A process, not a thread: the UI's rendering would otherwise hold the GIL while arrivals are
+    due (bench/bench_dashboard.py measures both links)."""
+    from webchat_tui.engine.engine import TargetUnreachable
+    from webchat_tui.engine.worker import EngineProcess
+
+    link = EngineProcess(config)
     app: DashboardApp | None = None
     try:
         try:
