@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from .live_text import LiveText
 
 
 ALWAYS_SHOWN = frozenset({"ok", "slow", "timeout", "sse_miss", "rate_limited", "http_error"})
@@ -54,8 +54,8 @@ class OutcomesPanel(Vertical):
         self.summary: OutcomeSummary | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="success")
-        yield Static("", id="counts")
+        yield LiveText("", id="success")
+        yield LiveText("", id="counts")
 
     def on_mount(self) -> None:
         self.border_title = "Outcomes"
@@ -64,17 +64,17 @@ class OutcomesPanel(Vertical):
         if summary == self.summary:
             return
         self.summary = summary
-        success = self.query_one("#success", Static)
+        success = self.query_one("#success", LiveText)
         if summary.finished == 0:
-            success.update(f"success —  (need ≥ {summary.threshold_pct:g}%)")
+            success.set_text(f"success —  (need ≥ {summary.threshold_pct:g}%)")
         else:
             verdict = "PASS" if summary.passing else "FAIL"
-            success.update(f"success {summary.success_rate:.1f}%  {verdict} "
+            success.set_text(f"success {summary.success_rate:.1f}%  {verdict} "
                            f"(≥ {summary.threshold_pct:g}%)")
         success.set_class(summary.finished == 0, "-none")
         success.set_class(summary.finished > 0 and summary.passing, "-pass")
         success.set_class(summary.finished > 0 and not summary.passing, "-fail")
-        self.query_one("#counts", Static).update(self.render_counts(summary))
+        self.query_one("#counts", LiveText).set_text(self.render_counts(summary))
 
     @staticmethod
     def render_counts(summary: OutcomeSummary) -> str:

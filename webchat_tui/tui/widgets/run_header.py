@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.widgets import Static
+from .live_text import LiveText
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def format_rate(rate: float) -> str:
     return f"{rate:.2f}/s" if rate < 100 else f"{rate:.0f}/s"
 
 
-class RunHeader(Static):
+class RunHeader(LiveText):
     DEFAULT_CSS = """
     RunHeader {
         height: auto;
@@ -52,7 +52,7 @@ class RunHeader(Static):
         if info == self.info:
             return   # nothing changed: no repaint
         self.info = info
-        self.update(self.render_info(info))
+        self.set_text(self.render_info(info))
 
     @staticmethod
     def render_info(info: HeaderInfo) -> str:
