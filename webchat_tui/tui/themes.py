@@ -37,10 +37,11 @@ class LoadedThemes:
 
 
 def package_theme_dirs() -> list[Path]:
-    """Wheel location first, then the repo's top-level themes/ for an editable install."""
+    """The wheel's webchat_tui/themes/, else the repo's top-level themes/ (editable install).
+    Only one of them: beside an installed wheel, site-packages/themes/ belongs to someone else."""
     package_root = Path(__file__).resolve().parent.parent   # .../webchat_tui
     candidates = [package_root / "themes", package_root.parent / "themes"]
-    return [path for path in candidates if path.is_dir()]
+    return [path for path in candidates if path.is_dir()][:1]
 
 
 def user_theme_dir() -> Path:
