@@ -91,3 +91,20 @@ async def test_openai_flow_counts_tokens_and_itl(fast_demo):
     assert snap.phases["itl"].count > snap.started  # several gaps per reply
     assert snap.output["unit"] == "tokens"
     assert snap.output["count"] > 0
+
+
+async def test_burst_with_the_default_race_window_shows_misses_and_rate_limits(make_demo_server):
+    """The seed's picture: in burst mode some messages beat their stream (SSE misses) and the
+    provider budget runs out (rate limits); what the tool counts matches what the server says."""
+    server = make_demo_server(ai_latency_ms=50, ai_latency_sigma=0.2, tokens_per_reply=3,
+                              provider_rpm=60, provider_burst=10, seed=7)
+    _, snap = await run_timed(config(server.url, rate=50, duration_s=1.0, send_mode="burst",
+                                     threshold_ms=1000, grace_ms=300))
+    stats = server_stats(server.url)
+    check_invariants(snap)
+    assert snap.outcomes["sse_miss"] > 0
+    assert snap.outcomes["rate_limited"] == stats["rate_limited"]
+    # Refusals lost with an undeliverable reply are the server's alone: it spent budget on them.
+    assert stats["provider_rate_limited"] >= stats["rate_limited"]
+    assert stats["provider_rate_limited"] > 0
+    assert stats["sse_not_found"] >= snap.outcomes["sse_miss"]

@@ -3,9 +3,11 @@
 No HTTP here: chat_api.py and openai_api.py translate requests into these calls. The model of
 one message (DESIGN.md section 7, docs/DEMO_SERVER.md):
   POST message -> a DB slot for the insert (`db_write_ms`; none free within `db_timeout_s` -> 503)
-  -> reply task: stream registered? (no -> the SSE-miss warning, reply dropped)
-  -> provider budget (over -> `error` rate_limited) -> a DB slot for the whole AI call (none ->
-  `error` db_pool_timeout) -> tokens over the lognormal latency -> `reply` -> slot released.
+  -> reply task: the reply is bound to the session's stream registered *now* (none: the race)
+  -> provider budget, asked for every message as the seed's server did (over -> `error`
+  rate_limited) -> no bound stream? the SSE-miss warning, reply dropped -> a DB slot for the whole
+  AI call (none -> `error` db_pool_timeout) -> tokens over the lognormal latency -> `reply` -> slot
+  released. A push with no stream logs the SSE-miss warning once and drops the rest.
 With mock_ai the reply is pushed at once: no latency, no budget, no slot.
 """
 
@@ -50,6 +52,7 @@ class ChatBackend:
         self.provider = MockProvider(settings, self.rng, clock)
         self._write_s = settings.db_write_ms / 1000.0
         self._register_delay_s = settings.stream_register_delay_ms / 1000.0
+        self._register_jitter_s = settings.stream_register_jitter_ms / 1000.0
         self._templates = [self._make_template() for _ in range(TEMPLATE_COUNT)]
         self._rate_limited_frame = event_frame(
             "error", {"code": "rate_limited", "message": "AI provider rate limit exceeded (429)"})
@@ -84,8 +87,9 @@ class ChatBackend:
         self.streams.opened(channel)
         session.busy += 1
         try:
-            if self._register_delay_s:
-                await asyncio.sleep(self._register_delay_s)
+            delay = self._register_delay_s + self.rng.uniform(0.0, self._register_jitter_s)
+            if delay:
+                await asyncio.sleep(delay)
             self.streams.register(channel)
             yield event_frame("ready", {"session_id": session.id})
             queue = channel.queue
@@ -124,13 +128,20 @@ class ChatBackend:
     async def _reply(self, session: Session) -> None:
         session.busy += 1
         try:
-            # Checked when the reply starts, as the seed's server did: a miss drops the whole reply.
-            if self.streams.lookup(session.id) is None:
-                self._sse_miss(session.id)
-                return
+            # Bound when the reply starts: a message that beat its stream loses the whole reply.
+            # The provider is asked all the same (the server only learns at delivery), which is
+            # how the seed's burst spent 15x its budget.
+            bound = self.streams.lookup(session.id) is not None
             if not self.provider.allow():
-                self.stats.rate_limited += 1
-                self._push(session.id, self._rate_limited_frame)
+                self.stats.provider_rate_limited += 1
+                if bound:
+                    self.stats.rate_limited += 1
+                    self._push(session.id, self._rate_limited_frame)
+                else:
+                    self._sse_miss(session.id)
+                return
+            if not bound:
+                self._sse_miss(session.id)
                 return
             if not await self.db.acquire():
                 self.stats.db_pool_timeouts += 1

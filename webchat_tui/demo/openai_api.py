@@ -161,6 +161,7 @@ async def chat_completions(request: Request) -> Response:
         return openai_error(400, str(exc), "invalid_request_error")
     if not backend.settings.mock_ai and not backend.provider.allow():
         backend.stats.rate_limited += 1
+        backend.stats.provider_rate_limited += 1
         retry_after = max(1, math.ceil(backend.provider.bucket.seconds_until_token()))
         return openai_error(429, "Rate limit reached for requests", "rate_limit_error",
                             "rate_limit_exceeded", headers={"Retry-After": str(retry_after)})

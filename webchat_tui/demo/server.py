@@ -63,6 +63,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--stream-register-delay-ms", type=float, default=d.stream_register_delay_ms,
                    metavar="MS", help="SSE headers sent -> stream registered, the race window "
                    "(default %(default)g)")
+    p.add_argument("--stream-register-jitter-ms", type=float,
+                   default=d.stream_register_jitter_ms, metavar="MS",
+                   help="plus a random 0..MS on each stream, so a burst wins some races and "
+                   "loses others (default %(default)g; 0 = a fixed delay)")
     p.add_argument("--heartbeat-s", type=float, default=d.heartbeat_s, metavar="S",
                    help="': ping' comment on an idle stream every S seconds (default %(default)g)")
     p.add_argument("--session-ttl-s", type=float, default=d.session_ttl_s, metavar="S",

@@ -27,7 +27,8 @@ class DemoSettings:
     db_pool: int = 20                    # DB connection pool slots
     db_timeout_s: float = 5.0            # wait for a slot before db_pool_timeout
     db_write_ms: float = 2.0             # how long an insert holds a slot
-    stream_register_delay_ms: float = 5.0  # SSE headers sent -> stream registered (the race window)
+    stream_register_delay_ms: float = 0.0  # SSE headers sent -> stream registered (the race window)
+    stream_register_jitter_ms: float = 8.0  # plus a uniform 0..jitter: some races are won, some lost
     heartbeat_s: float = 15.0            # ": ping" comment on an idle stream
     session_ttl_s: float = 120.0         # idle sessions (no stream, no reply) are evicted after this
     max_body_bytes: int = 64 * 1024      # larger request bodies get 413
@@ -53,6 +54,9 @@ class DemoSettings:
                "--db-write-ms must be between 0 and 60000")
         _check(_finite(self.stream_register_delay_ms) and 0 <= self.stream_register_delay_ms <= 60_000,
                "--stream-register-delay-ms must be between 0 and 60000")
+        _check(_finite(self.stream_register_jitter_ms)
+               and 0 <= self.stream_register_jitter_ms <= 60_000,
+               "--stream-register-jitter-ms must be between 0 and 60000")
         _check(_finite(self.heartbeat_s) and 0 < self.heartbeat_s <= 3600,
                "--heartbeat-s must be > 0 and <= 3600")
         _check(_finite(self.session_ttl_s) and 0 < self.session_ttl_s <= 86_400,

@@ -13,8 +13,11 @@ Clock = Callable[[], float]
 class Stats:
     """Monotonic counters served by GET /api/stats (gauges are added by the backend)."""
 
+    # rate_limited: 429s a client was told of (an error event or an HTTP 429);
+    # provider_rate_limited: every provider refusal, including those lost with their reply.
     __slots__ = ("sessions", "messages", "replies", "sse_not_found", "rate_limited",
-                 "db_pool_timeouts", "completions", "evicted_sessions", "bad_requests")
+                 "provider_rate_limited", "db_pool_timeouts", "completions", "evicted_sessions",
+                 "bad_requests")
 
     def __init__(self) -> None:
         for name in self.__slots__:
