@@ -28,7 +28,38 @@ class EngineError(RuntimeError):
     """The engine thread failed after it had started."""
 
 
-class EngineThread:
+class EngineControls:
+    """The steering half of the engine-link API, shared by EngineThread and EngineProcess:
+    arguments are checked in the caller's thread (a bad one raises there, at once), then the
+    subclass's `_deliver(name, *args)` hands the call to the engine without waiting."""
+
+    def _deliver(self, name: str, *args: Any) -> None:
+        raise NotImplementedError
+
+    def set_rate(self, rate: float) -> None:
+        _check_rate(rate)
+        self._deliver("set_rate", rate)
+
+    def ramp_to(self, rate: float, seconds: float) -> None:
+        _check_rate(rate)
+        self._deliver("ramp_to", rate, seconds)
+
+    def pause(self) -> None:
+        self._deliver("pause")
+
+    def resume(self) -> None:
+        self._deliver("resume")
+
+    def set_send_mode(self, mode: str) -> None:
+        if mode not in SEND_MODES:
+            raise ValueError(f"send mode must be 'wait' or 'burst', not {mode!r}")
+        self._deliver("set_send_mode", mode)
+
+    def confirm_sse_miss(self, session_id: str) -> None:
+        self._deliver("confirm_sse_miss", session_id)
+
+
+class EngineThread(EngineControls):
     def __init__(self, config: RunConfig,
                  engine_factory: Callable[[RunConfig], LoadEngine] = LoadEngine) -> None:
         self.config = config
@@ -91,29 +122,10 @@ class EngineThread:
     def finished(self) -> bool:
         return self._finished
 
-    # -- controls (any thread, return at once) ---------------------------------------------------
+    # -- controls: EngineControls validates, then _deliver schedules on the engine loop ----------
 
-    def set_rate(self, rate: float) -> None:
-        _check_rate(rate)
-        self._call(lambda e: e.set_rate(rate))
-
-    def ramp_to(self, rate: float, seconds: float) -> None:
-        _check_rate(rate)
-        self._call(lambda e: e.ramp_to(rate, seconds))
-
-    def pause(self) -> None:
-        self._call(lambda e: e.pause())
-
-    def resume(self) -> None:
-        self._call(lambda e: e.resume())
-
-    def set_send_mode(self, mode: str) -> None:
-        if mode not in SEND_MODES:
-            raise ValueError(f"send mode must be 'wait' or 'burst', not {mode!r}")
-        self._call(lambda e: e.set_send_mode(mode))
-
-    def confirm_sse_miss(self, session_id: str) -> None:
-        self._call(lambda e: e.confirm_sse_miss(session_id))
+    def _deliver(self, name: str, *args: Any) -> None:
+        self._call(lambda engine: getattr(engine, name)(*args))
 
     def _call(self, action: Callable[[LoadEngine], Any]) -> None:
         loop = self._loop

@@ -40,9 +40,8 @@ from hdrh.histogram import HdrHistogram
 
 from webchat_tui.config import ConfigError, RunConfig
 from webchat_tui.engine.clients import TargetUnreachable, describe_error
-from webchat_tui.engine.engine import SEND_MODES
 from webchat_tui.engine.metrics import MetricsSnapshot, acyclic
-from webchat_tui.engine.runner import PUBLISH_S, EngineError, EngineThread, _check_rate
+from webchat_tui.engine.runner import PUBLISH_S, EngineControls, EngineError, EngineThread
 
 HIST_EVERY_S = 1.0
 _START_ERRORS = {"TargetUnreachable": TargetUnreachable, "ConfigError": ConfigError}
@@ -57,7 +56,7 @@ def _mappingproxy(items: dict) -> MappingProxyType:
 copyreg.pickle(MappingProxyType, lambda m: (_mappingproxy, (dict(m),)))
 
 
-class EngineProcess:
+class EngineProcess(EngineControls):
     """Same API as EngineThread; the engine runs in a spawned child process."""
 
     def __init__(self, config: RunConfig) -> None:
@@ -140,31 +139,10 @@ class EngineProcess:
     def finished(self) -> bool:
         return self._finished
 
-    # -- controls (any thread, return at once) ---------------------------------------------------
-
-    def set_rate(self, rate: float) -> None:
-        _check_rate(rate)
-        self._send("set_rate", rate)
-
-    def ramp_to(self, rate: float, seconds: float) -> None:
-        _check_rate(rate)
-        self._send("ramp_to", rate, seconds)
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def set_send_mode(self, mode: str) -> None:
-        if mode not in SEND_MODES:
-            raise ValueError(f"send mode must be 'wait' or 'burst', not {mode!r}")
-        self._send("set_send_mode", mode)
-
-    def confirm_sse_miss(self, session_id: str) -> None:
-        self._send("confirm_sse_miss", session_id)
-
     # -- plumbing --------------------------------------------------------------------------------
+
+    def _deliver(self, name: str, *args: Any) -> None:  # the steering commands (EngineControls)
+        self._send(name, *args)
 
     def _send(self, *msg: Any) -> None:
         conn = self._conn
