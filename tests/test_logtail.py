@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from webchat_tui.engine.logtail import (
+from webchat_tui.engine.logpatterns import (
     DEFAULT_MISS_PATTERN,
     LogPatternError,
-    LogTail,
     compile_miss_pattern,
     parse_log_pattern,
     parse_log_patterns,
     required_prefix,
 )
+from webchat_tui.engine.logtail import LogTail
 
 STAMP = "2026-12-04 16:31:02,123"
 
@@ -413,3 +413,32 @@ async def test_poll_yields_to_the_loop_between_batches(log: Path) -> None:
     running = False
     await task
     assert ticks - before >= 20  # the ticker ran between batches, not only after the poll
+
+
+async def test_stop_is_immediate_and_catch_up_reads_what_is_left(log: Path) -> None:
+    """poll_s of an hour: stop() must not wait for the nap; catch_up reads the lines written
+    since the last poll, without it they stay unread."""
+    for catch_up, expected in ((False, []), (True, ["a", "b"])):
+        classify = Classifier()
+        tail = LogTail(log, on_miss=classify, poll_s=3600)
+        tail.start()
+        await until(lambda: tail.stats.following, tail)
+        append(log, miss("a") + miss("b"))
+        await asyncio.wait_for(tail.stop(catch_up=catch_up), 10)
+        assert classify.calls == expected
+        assert not tail.stats.following
+
+
+async def test_poll_max_batches_bounds_one_call(log: Path) -> None:
+    tail = LogTail(log, on_miss=Classifier(), batch_bytes=1024)
+    await tail.poll()
+    append(log, info() * 200)  # ~8 KiB: 8 batches
+    first = await tail.poll(max_batches=2)
+    assert 0 < first < 200
+    assert first + await tail.poll() == 200
+
+
+@pytest.mark.parametrize("name", ["sse_miss", "engine", "log", "late_miss", "rate_limited"])
+def test_log_pattern_names_cannot_pose_as_built_in_warning_kinds(name: str) -> None:
+    with pytest.raises(LogPatternError, match="built-in warning kind"):
+        parse_log_pattern(f"{name}=QueuePool limit")

@@ -22,7 +22,11 @@ the dashboard runs the engine in the same loop, or via a thin thread/process ada
     engine.confirm_sse_miss(session_id) -> bool  # server log says "SSE connection not found" for
                                     # this session id: if it is one of this run's in-flight sessions
                                     # it ends now as sse_miss (server-confirmed, race or lost by its
-                                    # timing); True if it was this run's. Used by logtail (issue 6).
+                                    # timing); True if it was this run's.
+    config.server_log set: the engine follows that log itself (logtail.LogTail on this loop, from
+    start() to the end of the run); miss lines end this run's sessions as confirmed sse_miss,
+    other ids count as sse_miss "foreign" / "late"; --log-pattern lines become warnings whose
+    kind is the pattern's name (warning_counts per pattern); tail notices are "log" warnings.
 
 runner.py wraps the engine for the dashboard: `EngineThread(config)` runs a LoadEngine on its own
 event loop in a daemon thread (so UI rendering cannot delay arrivals):
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Callable
 
 from webchat_tui.config import RunConfig
@@ -48,6 +53,7 @@ from webchat_tui.engine.clients import Clients, TargetUnreachable
 from webchat_tui.engine.flows.base import Flow, FlowContext, Session, interrupt, run_session
 from webchat_tui.engine.flows.openai import OpenAIFlow
 from webchat_tui.engine.flows.webchat import WebchatFlow, confirmed_miss
+from webchat_tui.engine.logtail import DEFAULT_MISS_PATTERN, LogTail
 from webchat_tui.engine.metrics import MetricsSnapshot, Recorder
 from webchat_tui.engine.pacer import Pacer, run_pacer
 from webchat_tui.engine.templating import expand_headers
@@ -56,6 +62,11 @@ __all__ = ["LoadEngine", "TargetUnreachable", "SEND_MODES"]
 
 SEND_MODES = ("wait", "burst")
 FOLD_S = 0.1  # how often the recorder folds raw values and gets the header fields
+# --server-log: ended sessions' server ids are kept this long (and at most this many) to tell a
+# "late" miss line from a foreign one; bounded in time too, so memory is flat in a long run.
+ENDED_IDS_KEEP = 100_000
+ENDED_IDS_KEEP_NS = 120 * 1_000_000_000
+LOG_LINE_KEEP = 300       # characters of a matched --log-pattern line kept in its warning
 
 
 def make_flow(config: RunConfig) -> Flow:
@@ -80,6 +91,10 @@ class LoadEngine:
         # In flight only: removed when a session ends, so nothing grows per finished session.
         self._inflight: dict[int, Session] = {}
         self._by_server_id: dict[str, Session] = {}
+        # --server-log only: the tail, and ended sessions' ids (bounded, oldest dropped first).
+        self._tail: LogTail | None = None
+        self._ended_ids: OrderedDict[str, int] | None = None   # server id -> end time (ns)
+        self._foreign_noticed = False
         self._n = 0
         self._stage_marks: list[tuple[int, str, float]] = []   # (start ns, detail, rate), pending
         self._phase = "idle"   # idle -> running -> stopping -> finished
@@ -89,6 +104,7 @@ class LoadEngine:
         self._stop_task: asyncio.Task | None = None
         self._finishing = False
         self.error: BaseException | None = None   # an engine-internal failure, if any
+        self._records = None   # records.RecordWriter when config.record_path is set
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -96,6 +112,7 @@ class LoadEngine:
         if self._phase != "idle":
             raise RuntimeError("this engine has already been started")
         cfg = self.config
+        self._tail = self._make_log_tail()  # a bad pattern raises here, before anything opens
         headers = expand_headers(cfg.profile.headers)  # values never logged
         # POST read timeout = the session deadline (threshold + grace), not the threshold: a POST
         # slower than the threshold must still be able to end as "slow", not "timeout".
@@ -116,10 +133,18 @@ class LoadEngine:
                 t += int(stage.duration_s * 1e9)
         elif cfg.duration_s is not None:
             end_ns = t0 + int(cfg.duration_s * 1e9)
+        if cfg.record_path:   # --record: opened here, closed (flushed) in _finish
+            from webchat_tui.engine.records import RecordWriter
+            from webchat_tui.secrets import run_secrets
+            self._records = RecordWriter(cfg.record_path, run_secrets(cfg))
         self._ctx = FlowContext(cfg, self._rec, self._clients,
                                 threshold_ns=int(cfg.threshold_ms * 1e6),
-                                grace_ns=int(cfg.grace_ms * 1e6), register=self._register)
+                                grace_ns=int(cfg.grace_ms * 1e6), register=self._register,
+                                records=self._records)
         self._rec.event("start", f"{cfg.rate:.2f}/s, {self._send_mode} mode", cfg.rate)
+        if self._tail is not None:
+            await self._tail.poll()  # open the log at its current end before the first arrival
+            self._tail.start().add_done_callback(self._log_tail_ended)
         self._phase = "running"
         loop = asyncio.get_running_loop()
         pacer_task = loop.create_task(
@@ -183,8 +208,17 @@ class LoadEngine:
         for task in self._tasks[:2]:
             task.cancel()
         await asyncio.gather(*self._tasks[:2], return_exceptions=True)
+        if self._tail is not None:  # every session has ended: remaining lines are late/foreign
+            # A crashed tail was already reported by _log_tail_ended; it must not fail the run.
+            await asyncio.gather(self._tail.stop(catch_up=True), return_exceptions=True)
         if self._clients is not None:
             await self._clients.aclose()
+        if self._records is not None:
+            records, self._records = self._records, None
+            await asyncio.to_thread(records.close)
+            if records.dropped:
+                self._rec.warn("records", f"--record: {records.dropped} session lines not "
+                               f"written ({records.error or 'the disk could not keep up'})")
         self._phase = "finished"
         self._publish_state()
         self._finished.set()
@@ -229,6 +263,13 @@ class LoadEngine:
         self._inflight.pop(sess.n, None)
         if sess.server_id is not None and self._by_server_id.get(sess.server_id) is sess:
             del self._by_server_id[sess.server_id]
+        if self._ended_ids is not None and sess.server_id is not None:
+            ended, now = self._ended_ids, self._clock()
+            ended[sess.server_id] = now
+            # Oldest first; the id just added is never too old, so the loop ends.
+            while len(ended) > ENDED_IDS_KEEP or \
+                    now - next(iter(ended.values())) > ENDED_IDS_KEEP_NS:
+                ended.popitem(last=False)
 
     def confirm_sse_miss(self, session_id: str) -> bool:
         sess = self._by_server_id.get(session_id)
@@ -237,6 +278,44 @@ class LoadEngine:
         if interrupt(sess, confirmed_miss(sess)):
             self._rec.server_confirmed_miss()
         return True
+
+    # -- the server log (--server-log): runs on this loop, so on_miss can answer at once ---------
+
+    def _make_log_tail(self) -> LogTail | None:
+        cfg = self.config
+        if not cfg.server_log:
+            return None
+        self._ended_ids = OrderedDict()
+        return LogTail(cfg.server_log, on_miss=self._log_miss,
+                       miss_pattern=cfg.miss_pattern or DEFAULT_MISS_PATTERN,
+                       patterns=dict(cfg.log_patterns), on_match=self._log_match,
+                       on_notice=lambda message: self._rec.warn("log", message))
+
+    def _log_miss(self, session_id: str) -> str:
+        """The tail's on_miss, once per distinct id: "run" | "late" | "foreign"."""
+        sess = self._by_server_id.get(session_id)
+        if sess is not None and interrupt(sess, confirmed_miss(sess)):
+            self._rec.server_confirmed_miss()  # its sse_miss warning names the session
+            return "run"
+        if sess is not None or (self._ended_ids is not None and session_id in self._ended_ids):
+            # Ours, but it already had its reply or ended otherwise: not a miss of this run.
+            self._rec.server_log_miss("late")
+            self._rec.warn("late_miss", "server logged SSE connection not found after the "
+                                        "session had its reply or had ended", session_id)
+            return "late"
+        self._rec.server_log_miss("foreign")
+        if not self._foreign_noticed:
+            self._foreign_noticed = True
+            self._rec.warn("log", "server log names SSE misses of sessions that are not this "
+                                  "run's (another client?): counted as foreign", session_id)
+        return "foreign"
+
+    def _log_match(self, name: str, session_id: str | None, line: str) -> None:
+        self._rec.warn(name, line.strip()[:LOG_LINE_KEEP], session_id)
+
+    def _log_tail_ended(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._rec.warn("log", f"server log no longer followed: {task.exception()!r}")
 
     # -- steering --------------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@ The flow code calls the Recorder from the engine's event loop (no locks needed):
                                                            `total` recorded only when a reply came
     rec.sse_miss(kind)                                  -> kind in {"race","lost"} (with outcome)
     rec.server_confirmed_miss()                         -> a log-confirmed miss (issue 6)
+    rec.server_log_miss(kind)                           -> a server-log miss line for a session
+                                                           that was not this run's ("foreign") or
+                                                           had already ended ("late"); the key
+                                                           appears in snapshot.sse_miss once counted
     rec.warn(kind, message, session_id=None)            -> warnings log (bounded ring)
     rec.event(kind, detail, rate)                       -> rate/mode/pause events on the timeline
     rec.set_state(state, target_rate, send_mode, in_flight)  -> header fields (cheap, call often)
@@ -213,7 +217,8 @@ class MetricsSnapshot:
     dropped: int
     outcomes: Mapping[str, int]                # every Outcome value present, zeros included
     success_rate: float                        # percent, ok / finished
-    sse_miss: Mapping[str, int]                # {"race", "lost", "server_confirmed"}
+    sse_miss: Mapping[str, int]                # {"race", "lost", "server_confirmed"}, plus
+                                               # "foreign"/"late" once the log tail counted one
     phases: Mapping[str, PhaseStats]           # cumulative, every name in HIST_NAMES
     window_phases: Mapping[str, PhaseStats]    # last WINDOW_S seconds, every name in HIST_NAMES
     # Copies owned by this snapshot: treat as read-only. Cumulative and last-WINDOW_S-seconds.
@@ -425,6 +430,11 @@ class Recorder:
 
     def server_confirmed_miss(self) -> None:
         self._sse["server_confirmed"] += 1
+
+    def server_log_miss(self, kind: str) -> None:
+        if kind not in ("foreign", "late"):
+            raise ValueError(f"server-log miss kind must be 'foreign' or 'late', not {kind!r}")
+        self._sse[kind] = self._sse.get(kind, 0) + 1
 
     def warn(self, kind: str, message: str, session_id: str | None = None) -> None:
         self._warnings.append(Warning(self._since_t0(), kind, message, session_id))
