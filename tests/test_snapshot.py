@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,10 @@ def test_round_trip(tmp_path):
         assert meta["schema_version"] == SCHEMA_VERSION
         assert meta["tool_version"] == __version__
         assert meta["label"] == "first"
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", meta["created_at"])
+        for key in ("started_at", "saved_at"):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", meta[key])
+        assert meta["started_at"] < meta["saved_at"]   # elapsed 2.5 s before the save
+        assert meta["final"] is True
         assert meta["config"] == CONFIG.redacted()
         assert "metrics" not in meta
         assert loaded.ok == snap.ok and loaded.finished == snap.finished
@@ -144,6 +149,17 @@ def test_report_and_compare_commands(tmp_path):
     assert re.search(r"outcome slow\s+1\s+5\s+\+4", diff.stdout), diff.stdout
 
 
+def test_report_into_a_closed_pipe_is_not_an_error(tmp_path):
+    """`webchat-tui report X | head -1`: the reader leaves early; exit 0, nothing on stderr."""
+    a = save_snapshot(make_snapshot(ok=9), CONFIG, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "webchat_tui", "report", str(a)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes: every write hits a closed pipe
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert stderr == ""
+
+
 def test_report_on_a_bad_snapshot_exits_2_with_one_line(tmp_path):
     (tmp_path / SNAPSHOT_FILE).write_text("{not json")
     result = run_cli("report", str(tmp_path))
@@ -157,3 +173,76 @@ def test_format_compare_skips_rows_zero_in_both():
     s = summarize(make_snapshot(), CONFIG.redacted())
     text = format_compare(s, s)
     assert "outcome ok" in text and "outcome timeout" not in text
+
+
+def test_typed_reader_and_the_file_layout(tmp_path):
+    from datetime import timedelta
+
+    from webchat_tui.snapshot import read_snapshot
+    folder = save_snapshot(make_snapshot(stop_at_s=2.0), CONFIG, tmp_path, final=False)
+    saved = read_snapshot(folder)
+    assert saved.path == folder / SNAPSHOT_FILE and saved.final is False
+    assert saved.saved_at - saved.started_at == timedelta(seconds=2.5)
+    assert saved.config["preset"] == "burst" and saved.metrics.ok == 9
+    doc = json.loads((folder / SNAPSHOT_FILE).read_text())
+    assert set(doc) == {"schema_version", "tool", "tool_version", "started_at", "saved_at",
+                        "final", "label", "config", "summary", "metrics"}
+    metrics = doc["metrics"]
+    assert len(metrics["timeline"]) >= 3 and metrics["timeline"][0]["started"] == 4
+    assert [e["kind"] for e in metrics["events"]] == ["stop"]
+    assert metrics["outcomes"]["ok"] == 9 and metrics["warnings"][0]["session_id"] == "sid-1"
+    assert set(metrics["histograms"]) >= {"create", "total", "start_lag"}
+    assert doc["summary"]["latency_ms"]["total"]["p99"] > 0
+
+
+def test_histograms_decode_with_hdrhistogram_to_the_summary_percentiles(tmp_path):
+    from hdrh.histogram import HdrHistogram
+    folder = save_snapshot(make_snapshot(ok=40, slow=0, started=40, elapsed_s=11), CONFIG,
+                           tmp_path)
+    doc = json.loads((folder / SNAPSHOT_FILE).read_text())
+    for phase in ("total", "create"):
+        hist = HdrHistogram.decode(doc["metrics"]["histograms"][phase].encode("ascii"))
+        expected = doc["summary"]["latency_ms"][phase]
+        assert hist.get_total_count() == expected["count"] == 40
+        values = hist.get_percentile_to_value_dict([50.0, 90.0, 99.0])
+        for p, key in ((50.0, "p50"), (90.0, "p90"), (99.0, "p99")):
+            assert round(values[p] / 1000, 3) == expected[key], (phase, key)
+        assert round(hist.get_max_value() / 1000, 3) == expected["max"]
+
+
+def test_url_credentials_and_query_values_never_reach_the_file(tmp_path):
+    config = RunConfig(target="http://user:hunter2-pw@127.0.0.1:1/?key=qv-SECRET-77&x=1",
+                       profile=TargetProfile(base_url="http://tok-BASEURL-1@127.0.0.1:1"))
+    snap = make_snapshot(warning="connect failed: http://user:hunter2-pw@127.0.0.1:1/?key="
+                         "qv-SECRET-77")
+    folder = save_snapshot(snap, config, tmp_path, svg="<svg>hunter2-pw</svg>")
+    for file in folder.iterdir():
+        text = file.read_text()
+        for secret in ("hunter2", "qv-SECRET-77", "tok-BASEURL-1"):
+            assert secret not in text, (file.name, secret)
+    meta, loaded = load_snapshot(folder)
+    assert meta["config"]["target"] == "http://***@127.0.0.1:1/?key=***&x=***"
+    assert meta["summary"]["target"] == meta["config"]["target"]
+    assert "***" in loaded.warnings[0].message
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda d: d["config"].pop("preset"), "config.preset: missing or bad value"),
+    (lambda d: d["config"].__setitem__("fail_under", "high"), "config.fail_under"),
+    (lambda d: d["config"].__setitem__("stages", [{"rate": 1}]), "config.stages[0]"),
+    (lambda d: d.__setitem__("saved_at", "yesterday"), "saved_at: not a UTC time"),
+    (lambda d: d.__setitem__("tool", "locust"), "not a webchat-tui snapshot"),
+    (lambda d: d["metrics"]["histograms"].__setitem__("total", "@@not-base64@@"),
+     "not a valid HdrHistogram encoding"),
+    (lambda d: d["metrics"].__setitem__("timeline", [{"t": "x"}]), "bad metrics section"),
+    (lambda d: d.__setitem__("schema_version", SCHEMA_VERSION + 1), "upgrade webchat-tui"),
+])
+def test_the_reader_validates_every_section(tmp_path, change, problem):
+    folder = save_snapshot(make_snapshot(), CONFIG, tmp_path)
+    file = folder / SNAPSHOT_FILE
+    doc = json.loads(file.read_text())
+    change(doc)
+    file.write_text(json.dumps(doc))
+    with pytest.raises(SnapshotError) as info:
+        load_snapshot(folder)
+    assert problem in str(info.value) and "\n" not in str(info.value)

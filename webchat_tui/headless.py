@@ -18,8 +18,8 @@ from typing import Callable, TextIO
 from webchat_tui.config import ExitCode, RunConfig
 from webchat_tui.engine.engine import LoadEngine, TargetUnreachable
 from webchat_tui.engine.metrics import MetricsSnapshot
-from webchat_tui.secrets import redact_text, secret_values
-from webchat_tui.snapshot import save_snapshot
+from webchat_tui.autosave import RunSaver, autosave_loop
+from webchat_tui.secrets import redact_text, run_secrets, safe_run
 from webchat_tui.summary import fmt_ms, format_summary, summarize
 
 FINAL_DRAIN_S = 2.0       # a timed run has already drained; this only bounds stop()
@@ -80,7 +80,7 @@ async def _watch(engine: LoadEngine, interrupted: asyncio.Event,
 
 async def run_headless(config: RunConfig, *, json_out: bool, stream: TextIO = sys.stderr,
                        stdout: TextIO = sys.stdout) -> int:
-    secrets = secret_values(config.profile)
+    secrets = run_secrets(config)
 
     def out(line: str) -> None:
         print(redact_text(line, secrets), file=stream, flush=True)
@@ -89,6 +89,8 @@ async def run_headless(config: RunConfig, *, json_out: bool, stream: TextIO = sy
     interrupted = asyncio.Event()
     installed = _install_stop_signals(loop, interrupted.set)
     engine = LoadEngine(config)
+    saver = RunSaver(config, config.snapshot_dir) if config.snapshot_dir else None
+    autosave: asyncio.Future | None = None
     try:
         try:
             await engine.start()
@@ -98,22 +100,27 @@ async def run_headless(config: RunConfig, *, json_out: bool, stream: TextIO = sy
             out(f"webchat-tui: target unreachable: {config.target}: {reason}")
             await engine.stop(drain_s=0)
             return ExitCode.UNREACHABLE
+        if saver is not None and config.autosave_s > 0:
+            autosave = asyncio.ensure_future(
+                autosave_loop(saver, engine.snapshot, config.autosave_s, out))
         was_interrupted = await _watch(engine, interrupted, out)
         if was_interrupted:
             out(f"interrupted: stopping (drain up to {INTERRUPT_DRAIN_S:g}s)")
         await engine.stop(drain_s=INTERRUPT_DRAIN_S if was_interrupted else FINAL_DRAIN_S)
         snap = engine.snapshot()
     finally:
+        if autosave is not None:
+            autosave.cancel()   # a write in flight finishes in its thread; the final one wins
         for sig in installed:
             loop.remove_signal_handler(sig)
 
-    summary = summarize(snap, config.redacted())
+    summary = summarize(snap, safe_run(config, secrets))
     out(format_summary(summary))
     for warning in snap.warnings[-RECENT_WARNINGS:]:
         sid = f" [{warning.session_id}]" if warning.session_id else ""
         out(f"  warning {warning.t:6.1f}s {warning.kind}{sid}: {warning.message}")
-    if config.snapshot_dir:
-        _save(snap, config, out)
+    if saver is not None:
+        _save(snap, saver, out)
     if json_out:
         print(redact_text(json.dumps(summary), secrets), file=stdout, flush=True)
     if was_interrupted:
@@ -121,9 +128,9 @@ async def run_headless(config: RunConfig, *, json_out: bool, stream: TextIO = sy
     return ExitCode.OK if summary["passed"] else ExitCode.FAILED
 
 
-def _save(snap: MetricsSnapshot, config: RunConfig, out: Callable[[str], None]) -> None:
+def _save(snap: MetricsSnapshot, saver: RunSaver, out: Callable[[str], None]) -> None:
     try:
-        folder = save_snapshot(snap, config, config.snapshot_dir)
+        folder = saver.save(snap, final=True)
     except OSError as exc:
         out(f"webchat-tui: error: --snapshot-dir: cannot write snapshot: {exc}")
     else:

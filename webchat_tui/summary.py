@@ -72,14 +72,25 @@ def summarize(snapshot: MetricsSnapshot, run: Mapping[str, Any]) -> dict[str, An
         "latency_ms": {p: _stats(snapshot.phases.get(p)) for p in PHASES + (ITL,)},
         "start_lag_ms": {k: v for k, v in _stats(snapshot.phases.get(START_LAG)).items()
                          if k in ("p50", "p99")},
-        "sse_miss": {k: int(snapshot.sse_miss.get(k, 0))
-                     for k in ("race", "lost", "server_confirmed")},
+        "sse_miss": _sse_miss(snapshot, run),
         "generator_limited": snapshot.generator_limited,
         "warnings": dict(snapshot.warning_counts),
     }
     if snapshot.output:
         summary["output"] = dict(snapshot.output)
+    if run.get("log_patterns"):  # --log-pattern: matched lines per NAME (its warning kind)
+        summary["log_patterns"] = {name: int(snapshot.warning_counts.get(name, 0))
+                                   for name, _regex in run["log_patterns"]}
     return summary
+
+
+def _sse_miss(snapshot: MetricsSnapshot, run: Mapping[str, Any]) -> dict[str, int]:
+    """race / lost / server_confirmed always; with a followed server log also the miss lines
+    for other clients' sessions (foreign) and for sessions that had already ended (late)."""
+    keys = ["race", "lost", "server_confirmed"]
+    if run.get("server_log") or "foreign" in snapshot.sse_miss or "late" in snapshot.sse_miss:
+        keys += ["foreign", "late"]
+    return {k: int(snapshot.sse_miss.get(k, 0)) for k in keys}
 
 
 # --- the readable table -------------------------------------------------------------------------
@@ -128,7 +139,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append(f"start lag     p50 {fmt_ms(lag['p50'])}  p99 {fmt_ms(lag['p99'])}")
     miss = s["sse_miss"]
     lines.append(f"sse miss      race {miss['race']}  lost {miss['lost']}  "
-                 f"server confirmed {miss['server_confirmed']}")
+                 f"server confirmed {miss['server_confirmed']}"
+                 + (f"  (server log: foreign {miss['foreign']}  late {miss['late']})"
+                    if "foreign" in miss else ""))
+    if s.get("log_patterns"):
+        lines.append("server log    " + "  ".join(f"{name} {count}"
+                                                  for name, count in s["log_patterns"].items()))
     output = s.get("output")
     if output and output.get("count"):
         lines.append(f"output        {output['count']} {output.get('unit', 'tokens')}  "
@@ -139,34 +155,100 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _compare_rows(s: Mapping[str, Any]) -> dict[str, float]:
-    rows = {
-        "sessions started": s["sessions"]["started"],
-        "sessions finished": s["sessions"]["finished"],
-        "success rate %": s["success_rate"],
-        "rate target /s": s["rate"]["target"],
-        "rate achieved /s": s["rate"]["achieved"],
+# --- compare -----------------------------------------------------------------------------------
+
+HIGHLIGHT_PCT = 5.0   # without --fail-on-regression: rows worse by more than this are marked
+
+
+def _compare_rows(s: Mapping[str, Any]) -> dict[str, tuple[float, str | None]]:
+    """name -> (value, which way is better: "lower", "higher" or None for plain facts)."""
+    rows: dict[str, tuple[float, str | None]] = {
+        "sessions started": (s["sessions"]["started"], None),
+        "sessions finished": (s["sessions"]["finished"], None),
+        "success rate %": (s["success_rate"], "higher"),
+        "rate target /s": (s["rate"]["target"], None),
+        "rate achieved /s": (s["rate"]["achieved"], None),
+        "dropped": (s["sessions"]["dropped"], "lower"),
     }
     for name, count in s["outcomes"].items():
-        rows[f"outcome {name}"] = count
+        better = None if name == Outcome.CANCELLED else (
+            "higher" if name == Outcome.OK else "lower")
+        rows[f"outcome {name}"] = (count, better)
     for phase, st in s["latency_ms"].items():
-        for key in ("p50", "p99"):
-            rows[f"{phase} {key} ms"] = st[key]
-    rows["start lag p99 ms"] = s["start_lag_ms"]["p99"]
+        for key in ("p50", "p90", "p99"):
+            rows[f"{phase} {key} ms"] = (st[key], "lower")
+    rows["start lag p99 ms"] = (s["start_lag_ms"]["p99"], "lower")
     for kind, count in s["sse_miss"].items():
-        rows[f"sse miss {kind}"] = count
+        rows[f"sse miss {kind}"] = (count, "lower")
     return rows
 
 
-def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], *,
-                   names: tuple[str, str] = ("A", "B")) -> str:
-    """Two summaries side by side with the change B - A; rows that are zero in both are skipped."""
+def _worse_pct(a: float, b: float, better: str | None) -> float | None:
+    """How much worse B is than A, in percent of A (negative: better); None without a base."""
+    if better is None or a == b:
+        return None if better is None else 0.0
+    if a == 0:
+        return None   # no base to take a percentage of (reported as a change, not a %)
+    change = (b - a) / abs(a) * 100
+    return change if better == "lower" else -change
+
+
+def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any], *,
+                      fail_on_regression: float | None = None) -> dict[str, Any]:
+    """Rows of A vs B with deltas; `failed` when p99 (total) or the success rate got worse by
+    more than `fail_on_regression` percent (relative to A). Rows zero in both are left out."""
     rows_a, rows_b = _compare_rows(a), _compare_rows(b)
-    width = max(len(k) for k in rows_a)
+    mark = HIGHLIGHT_PCT if fail_on_regression is None else fail_on_regression
+    rows = []
+    for name, (va, better) in rows_a.items():
+        vb = rows_b.get(name, (0, better))[0]
+        if not (va or vb):
+            continue
+        worse = _worse_pct(va, vb, better)
+        # A failure count going from 0 to anything is worse whatever the percentage says.
+        regressed = better is not None and (
+            (worse is not None and worse > mark) or (worse is None and va == 0 and
+                                                     better == "lower" and vb > 0))
+        rows.append({"name": name, "a": va, "b": vb, "delta": round(vb - va, 6),
+                     "worse_pct": None if worse is None else round(worse, 3),
+                     "better": better, "regression": regressed})
+    gates = []
+    if fail_on_regression is not None:
+        p99_a, p99_b = a["latency_ms"]["total"]["p99"], b["latency_ms"]["total"]["p99"]
+        if p99_a > 0 and p99_b > 0 and _worse_pct(p99_a, p99_b, "lower") > fail_on_regression:
+            gates.append(f"total p99 {fmt_ms(p99_a)} -> {fmt_ms(p99_b)}")
+        sr_a, sr_b = a["success_rate"], b["success_rate"]
+        if sr_a > 0 and _worse_pct(sr_a, sr_b, "higher") > fail_on_regression:
+            gates.append(f"success rate {sr_a:.1f}% -> {sr_b:.1f}%")
+    return {"rows": rows, "fail_on_regression": fail_on_regression,
+            "regressions": gates, "failed": bool(gates)}
+
+
+def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], *,
+                   names: tuple[str, str] = ("A", "B"), fail_on_regression: float | None = None,
+                   color: bool = False) -> str:
+    """Two summaries side by side with the change B - A and the change in percent of A.
+    Rows that got worse (by more than the regression limit) end in "worse"; with `color`,
+    they are red and improvements green (ANSI: only for a terminal)."""
+    result = compare_summaries(a, b, fail_on_regression=fail_on_regression)
+    width = max([len(r["name"]) for r in result["rows"]] + [10])
     lines = [f"A: {names[0]}", f"B: {names[1]}",
-             f"{'':<{width}}  {'A':>12} {'B':>12} {'B - A':>12}"]
-    for key, va in rows_a.items():
-        vb = rows_b.get(key, 0)
-        if va or vb:
-            lines.append(f"{key:<{width}}  {va:>12.6g} {vb:>12.6g} {vb - va:>+12.6g}")
+             f"{'':<{width}}  {'A':>12} {'B':>12} {'B - A':>12} {'change':>8}"]
+    for r in result["rows"]:
+        pct = "" if r["worse_pct"] is None or r["a"] == 0 else \
+            f"{(r['b'] - r['a']) / abs(r['a']) * 100:+.1f}%"
+        line = (f"{r['name']:<{width}}  {r['a']:>12.6g} {r['b']:>12.6g} {r['delta']:>+12.6g} "
+                f"{pct:>8}")
+        if r["regression"]:
+            line += "  worse"
+            line = f"\x1b[31m{line}\x1b[0m" if color else line
+        elif color and r["worse_pct"] is not None and r["worse_pct"] < -(
+                fail_on_regression if fail_on_regression is not None else HIGHLIGHT_PCT):
+            line = f"\x1b[32m{line}\x1b[0m"
+        lines.append(line)
+    if fail_on_regression is not None:
+        verdict = ("REGRESSION: " + "; ".join(result["regressions"]) if result["failed"] else
+                   "no regression")
+        lines.append(f"{verdict} (limit: p99 total and success rate worse by more than "
+                     f"{fail_on_regression:g}%)")
     return "\n".join(lines)

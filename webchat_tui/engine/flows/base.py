@@ -74,6 +74,7 @@ class FlowContext:
     threshold_ns: int
     grace_ns: int
     register: Callable[[Session], None] = lambda s: None   # server id known (engine's map)
+    records: Any = None               # records.RecordWriter (--record) or None
 
 
 class Flow(Protocol):
@@ -133,10 +134,12 @@ async def run_session(flow: Flow, ctx: FlowContext, sess: Session,
     detail: str | None = None
     kind: str | None = None
     t_end: int | None = None
+    # --record: the flow runs with a context that also notes this session's timings/statuses.
+    probe = ctx.records.probe(ctx, sess) if ctx.records is not None else None
     try:
         remaining_s = (sess.t_intended_ns + ctx.threshold_ns + ctx.grace_ns - now_ns()) / 1e9
         async with asyncio.timeout(max(remaining_s, 0.0)):
-            t_end = await flow.body(ctx, sess)
+            t_end = await flow.body(ctx if probe is None else probe.ctx, sess)
         outcome = _reply_outcome(ctx, sess, t_end)
     except SessionEnd as end:
         outcome, detail, kind = end.outcome, end.detail, end.kind
@@ -171,6 +174,8 @@ async def run_session(flow: Flow, ctx: FlowContext, sess: Session,
             if t_end is None:
                 t_end = now_ns()
             rec.session_finished(outcome, t_end, sess.t_intended_ns, detail)
+            if probe is not None:
+                probe.finish(sess, outcome, detail, kind, t_end, rec.t0_ns)
             if outcome is Outcome.SSE_MISS:
                 rec.sse_miss(kind or "lost")
             if outcome in _WARN:
