@@ -27,6 +27,8 @@ from webchat_tui.config import (
 
 _VAR_RE = re.compile(r"\$\{([^}]*)\}")
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")   # RFC 9110 header field name
+_HEADER_VALUE_RE = re.compile(r"^[\t\x20-\x7e]*$")
 _NAME_IN_BRACES_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PLACEHOLDERS = ("session_id", "prompt", "n")
@@ -152,11 +154,17 @@ def _parse(data: dict[str, Any], *, base_dir: Path, environ: Mapping[str, str]) 
 def _headers(table: dict[str, Any], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     headers = []
     for name, template in table.items():
-        field = f"[headers].{name}"
+        field = f"[headers].{_shown(name)}"
+        if not _TOKEN_RE.match(name):
+            raise ConfigError(f"{field}: not a valid header name (letters, digits, - and _)")
         template = _str(template, field)
         for var in env_names(template, field=field):
             if var not in environ:
                 raise ConfigError(f"{field}: environment variable {var} is not set")
+        # httpx sends header values as ASCII and h11 rejects line breaks: check the expanded
+        # value now (never printed: it may be a secret) instead of failing at the first request.
+        if not _HEADER_VALUE_RE.match(expand_env(template, field=field, environ=environ)):
+            raise ConfigError(f"{field}: value must be printable ASCII without line breaks")
         headers.append((name, template))
     return tuple(headers)
 
@@ -222,7 +230,7 @@ def _prompts(table: dict[str, Any], base_dir: Path, default: tuple[str, ...]) ->
         file = base_dir / _str(table["file"], "[prompts].file")
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
             raise ConfigError(f"[prompts].file: cannot read {file}: "
                               f"{getattr(exc, 'strerror', None) or exc}") from None
         prompts = tuple(line.strip() for line in lines if line.strip())
@@ -242,8 +250,13 @@ def _prompts(table: dict[str, Any], base_dir: Path, default: tuple[str, ...]) ->
 def _no_unknown(table: dict[str, Any], known: set[str], *, where: str) -> None:
     for key in table:
         if key not in known:
-            name = f"{where}.{key}" if where else key
+            name = f"{where}.{_shown(key)}" if where else _shown(key)
             raise ConfigError(f"{name}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _shown(key: str) -> str:
+    """A key as it goes into a message: quoted when it holds a line break or other control."""
+    return key if key.isprintable() else repr(key)
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -68,21 +68,33 @@ class ThreadedRawServer:
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="raw-test-server")
+
+    async def _guarded(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Cancelled at shutdown: end normally, or asyncio logs the cancelled handler as an error.
+        try:
+            await self._handler(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
-            self._server = await asyncio.start_server(self._handler, sock=self._sock)
+            self._stop = asyncio.Event()
+            server = await asyncio.start_server(self._guarded, sock=self._sock)
             self._started.set()
-            async with self._server:
-                await self._server.serve_forever()
+            await self._stop.wait()
+            server.close()
+            # Open connections (streams the client never closed) end now, before the loop does.
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
         try:
             self._loop.run_until_complete(main())
-        except asyncio.CancelledError:
-            pass
         finally:
             self._loop.close()
 
@@ -93,8 +105,6 @@ class ThreadedRawServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        def shutdown() -> None:
-            for task in asyncio.all_tasks(self._loop):
-                task.cancel()
-        self._loop.call_soon_threadsafe(shutdown)
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)

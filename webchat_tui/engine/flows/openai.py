@@ -55,7 +55,7 @@ class OpenAIFlow:
             last = 0
             chunks = 0
             tokens: int | None = None
-            async for ev in iter_events(resp):
+            async for ev in iter_events(resp, strict_end=True):
                 data = ev.data
                 if data == "[DONE]":
                     t = now_ns()
@@ -75,7 +75,8 @@ class OpenAIFlow:
                 usage = chunk.get("usage")
                 if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                     tokens = usage["completion_tokens"]
-                for choice in chunk.get("choices") or ():
+                choices = chunk.get("choices")
+                for choice in choices if isinstance(choices, list) else ():
                     delta = choice.get("delta") if isinstance(choice, dict) else None
                     if isinstance(delta, dict) and delta.get("content"):
                         t = now_ns()

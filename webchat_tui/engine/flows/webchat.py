@@ -19,8 +19,9 @@ Outcome rules (exactly one per session, see flows/base.py):
 - refused / reset / RemoteProtocolError before a response -> connect_error; the stream ending
   (or being reset) after its headers and before the reply -> stream_closed.
 - bad JSON or a missing/empty id in the create response, a stream with another content type,
-  malformed SSE (invalid UTF-8, oversized event), an error event that is not JSON ->
-  protocol_error.
+  malformed SSE (invalid UTF-8, an event over 1 MiB, the stream ending inside an event),
+  an error event that is not JSON -> protocol_error. A redirect (3xx) is not followed: it is
+  an http_error "<phase> 302" like any other non-2xx status.
 - httpx PoolTimeout -> pool_timeout (the generator is saturated; never server latency).
 - nothing by threshold + grace: if the message was accepted (2xx), the stream is ready, the send
   started before the stream was ready, and no token/reply/error event arrived -> inferred
@@ -132,7 +133,7 @@ class WebchatFlow:
             if not ready_events:
                 self._ready(ctx, sess, t_connect, burst)
             first_ns: int | None = None
-            async for ev in iter_events(resp):
+            async for ev in iter_events(resp, strict_end=True):
                 name = ev.name
                 if sess.ready_ns is None and name in ready_events:
                     self._ready(ctx, sess, t_connect, burst)
