@@ -172,6 +172,7 @@ async def test_rate_modal_validates_and_cancels(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, RateScreen)
         await pilot.press("a", "b", "c", "enter")
+        await pilot.pause()
         assert isinstance(app.screen, RateScreen)   # still open: invalid input
         assert "number" in str(app.screen.query_one("#rate-error").render())
         assert link.calls == []
@@ -181,7 +182,9 @@ async def test_rate_modal_validates_and_cancels(tmp_path):
         assert not isinstance(app.screen, RateScreen)
         assert link.calls == [("set_rate", 12.5)]
         assert "12.50/s" in header_text(app)
-        await pilot.press("r", "9", "escape")
+        await pilot.press("r")
+        await pilot.pause()   # the modal is up before the keys meant for it
+        await pilot.press("9", "escape")
         await pilot.pause()
         assert not isinstance(app.screen, RateScreen)
         assert link.calls == [("set_rate", 12.5)]   # Esc changed nothing

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from webchat_tui import __version__
 from webchat_tui.config import (
+    MAX_RATE,
     PRESETS,
     ConfigError,
     ExitCode,
@@ -35,7 +36,8 @@ commands:
   (none)                run a load test: the dashboard, or --headless
   demo-server [...]     run the embedded demo server alone (see demo-server --help)
   report SNAPSHOT       print the summary of a saved snapshot (folder or snapshot.json)
-  compare A B           two saved snapshots side by side
+  compare A B           two saved snapshots side by side (--fail-on-regression PCT)
+  open SNAPSHOT         reopen a saved snapshot in the dashboard, read-only (replay)
 
 With no --target and no profile base_url the embedded demo server is started on a free
 loopback port and stopped afterwards.
@@ -59,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
 
 def run_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog=PROG, usage=f"{PROG} [run options]\n       {PROG} {{demo-server,report,compare}} ...",
+        prog=PROG, usage=f"{PROG} [run options]\n       {PROG} {{demo-server,report,compare,open}} ...",
         description="Live load testing for web-chat backends (HTTP sessions, SSE replies).",
         epilog=COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -77,8 +79,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--arrivals", choices=("constant", "poisson"), default="constant",
                    help="arrival process (default constant)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (poisson arrivals, prompts)")
-    p.add_argument("--send-mode", choices=("wait", "burst"), default="wait",
-                   help="wait: send after the stream is ready; burst: send at once (default wait)")
+    p.add_argument("--send-mode", choices=("wait", "burst"),
+                   help="wait: send after the stream is ready; burst: send at once (default "
+                   "wait; the burst preset: burst)")
     p.add_argument("--threshold-ms", type=float, metavar="MS",
                    help="success threshold: a reply later than this is slow")
     p.add_argument("--grace-ms", type=float, metavar="MS", default=5000.0,
@@ -91,11 +94,24 @@ def run_parser() -> argparse.ArgumentParser:
                    help="headless: print the summary as JSON on stdout")
     p.add_argument("--snapshot-dir", metavar="DIR", help="write snapshots under DIR (headless: "
                    "only when given; dashboard default ./runs)")
+    p.add_argument("--autosave-s", type=float, metavar="N", default=10.0,
+                   help="refresh the run's snapshot every N seconds, so a killed run loses at "
+                   "most N s (default 10; 0 = off; headless: with --snapshot-dir)")
+    p.add_argument("--record", metavar="FILE.jsonl",
+                   help="write one JSON line per finished session to FILE (truncated at start)")
     p.add_argument("--server-log", metavar="PATH", help="follow this server log for SSE-miss lines")
+    p.add_argument("--miss-pattern", metavar="REGEX", help="the server's SSE-miss line, with a "
+                   "(?P<session_id>...) group (default: 'SSE connection not found for "
+                   "session_id: <id>')")
+    p.add_argument("--log-pattern", metavar="NAME=REGEX", action="append", default=[],
+                   help="more server-log lines to count and show, e.g. db_pool=QueuePool limit "
+                   "(repeatable)")
     p.add_argument("--theme", metavar="NAME", help="dashboard theme")
     p.add_argument("--headless", action="store_true", help="no dashboard: progress lines, summary, "
                    "exit code")
     return p
+
+
 
 
 def _check(ok: bool, flag: str, rule: str, value: object) -> None:
@@ -121,9 +137,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
     rate = preset.rate if args.rate is None else args.rate
     _check(rate > 0 and rate != float("inf"), "--rate", "must be > 0", float(rate))
+    # Far past what one engine can drive; beyond it the pacer's gaps vanish below 1 ns.
+    _check(rate <= MAX_RATE, "--rate", f"must be <= {MAX_RATE:g}", float(rate))
     if args.duration is not None and args.stages is not None:
         raise ConfigError("--duration, --stages: give one of them (stages set the run length)")
     stages = parse_stages(args.stages) if args.stages is not None else ()
+    for stage in stages:
+        _check(stage.rate <= MAX_RATE, "--stages", f"rate must be <= {MAX_RATE:g}", stage.rate)
     if stages:
         duration: float | None = sum(s.duration_s for s in stages)
     elif args.duration is not None:
@@ -132,13 +152,23 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         # The dashboard runs until quit (DESIGN.md section 6); headless uses the preset's length.
         duration = preset.duration_s if args.headless else None
     threshold = preset.threshold_ms if args.threshold_ms is None else args.threshold_ms
-    _check(threshold > 0, "--threshold-ms", "must be > 0", float(threshold))
-    _check(args.grace_ms >= 0, "--grace-ms", "must be >= 0", float(args.grace_ms))
+    _check(0 < threshold < float("inf"), "--threshold-ms", "must be > 0 and finite",
+           float(threshold))
+    _check(0 <= args.grace_ms < float("inf"), "--grace-ms", "must be >= 0 and finite",
+           float(args.grace_ms))
     _check(0 <= args.fail_under <= 100, "--fail-under", "must be between 0 and 100",
            float(args.fail_under))
     _check(args.max_inflight >= 1, "--max-inflight", "must be >= 1", args.max_inflight)
     if args.json and not args.headless:
         raise ConfigError("--json: only with --headless")
+    if args.snapshot_dir is not None and os.path.exists(args.snapshot_dir) \
+            and not os.path.isdir(args.snapshot_dir):
+        raise ConfigError(f"--snapshot-dir: {args.snapshot_dir}: exists and is not a folder")
+    miss_pattern, log_patterns = _log_patterns(args, demo=not target)
+    _check(args.autosave_s >= 0 and args.autosave_s != float("inf"), "--autosave-s",
+           "must be >= 0 (0 = off)", float(args.autosave_s))
+    if args.record is not None:
+        _check_record_path(args.record)
 
     return RunConfig(
         target=target,
@@ -150,16 +180,48 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         stages=stages,
         arrivals=args.arrivals,
         seed=args.seed,
-        send_mode=args.send_mode,
+        send_mode=args.send_mode or preset.send_mode,
         threshold_ms=float(threshold),
         grace_ms=float(args.grace_ms),
         max_inflight=args.max_inflight,
         fail_under=float(args.fail_under),
         snapshot_dir=args.snapshot_dir,
         server_log=args.server_log,
+        miss_pattern=miss_pattern,
+        log_patterns=log_patterns,
         demo=not target,
         model=loaded.model if loaded and loaded.model else RunConfig.model,
+        autosave_s=float(args.autosave_s),
+        record_path=args.record,
     )
+
+
+def _check_record_path(path: str) -> None:
+    """--record must name a file in an existing folder (the engine opens it at start)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(parent):
+        raise ConfigError(f"--record: {path}: expected a file in an existing folder")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--record: {path}: not writable")
+
+
+def _log_patterns(args: argparse.Namespace, *, demo: bool
+                  ) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """--miss-pattern / --log-pattern, validated (LogPatternError -> one line, exit 2)."""
+    from webchat_tui.engine.logpatterns import (
+        LogPatternError, compile_miss_pattern, parse_log_patterns,
+    )
+
+    if (args.miss_pattern is not None or args.log_pattern) and not (args.server_log or demo):
+        flag = "--miss-pattern" if args.miss_pattern is not None else "--log-pattern"
+        raise ConfigError(f"{flag}: needs --server-log PATH (the log to match it in)")
+    try:
+        if args.miss_pattern is not None:
+            compile_miss_pattern(args.miss_pattern)
+        patterns = parse_log_patterns(args.log_pattern)
+    except LogPatternError as exc:
+        raise ConfigError(str(exc)) from None
+    return args.miss_pattern, tuple((name, regex.pattern) for name, regex in patterns.items())
 
 
 def _run(config: RunConfig, args: argparse.Namespace) -> int:
@@ -218,11 +280,40 @@ def _compare(argv: Sequence[str]) -> int:
     p = _Parser(prog=f"{PROG} compare", description="Two saved snapshots side by side.")
     p.add_argument("a", metavar="A", help="first snapshot (folder or snapshot.json)")
     p.add_argument("b", metavar="B", help="second snapshot")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                   help="exit 1 when B's p99 (total) or success rate is worse than A's by more "
+                   "than PCT percent")
     args = p.parse_args(argv)
-    from webchat_tui.summary import format_compare
+    if args.fail_on_regression is not None and not 0 <= args.fail_on_regression < float("inf"):
+        raise UsageError(f"--fail-on-regression: must be >= 0, got {args.fail_on_regression:g}")
+    from webchat_tui.summary import compare_summaries, format_compare
 
-    print(format_compare(_load_summary(args.a), _load_summary(args.b), names=(args.a, args.b)))
-    return ExitCode.OK
+    a, b = _load_summary(args.a), _load_summary(args.b)
+    result = compare_summaries(a, b, fail_on_regression=args.fail_on_regression)
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, **result}))
+    else:
+        print(format_compare(a, b, names=(args.a, args.b), color=sys.stdout.isatty(),
+                             fail_on_regression=args.fail_on_regression))
+    return ExitCode.FAILED if result["failed"] else ExitCode.OK
+
+
+def _open(argv: Sequence[str]) -> int:
+    p = _Parser(prog=f"{PROG} open", description="Reopen a saved snapshot in the dashboard, "
+                "read-only: step through its timeline with the arrow keys.")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot folder or its snapshot.json")
+    p.add_argument("--theme", metavar="NAME", help="dashboard theme")
+    args = p.parse_args(argv)
+    from webchat_tui.snapshot import SnapshotError, read_snapshot
+
+    try:
+        saved = read_snapshot(args.snapshot)   # before Textual starts: errors stay one line
+    except SnapshotError as exc:
+        raise UsageError(str(exc)) from None
+    from webchat_tui.tui.replay import run_replay
+
+    return run_replay(saved, theme=args.theme)
 
 
 def _demo_server(argv: Sequence[str]) -> int:
@@ -231,7 +322,8 @@ def _demo_server(argv: Sequence[str]) -> int:
     return demo_main(list(argv))
 
 
-SUBCOMMANDS = {"demo-server": _demo_server, "report": _report, "compare": _compare}
+SUBCOMMANDS = {"demo-server": _demo_server, "report": _report, "compare": _compare,
+               "open": _open}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,6 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `webchat-tui report X | head`: the reader left, which is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     except SystemExit as exc:  # --help / --version, or a sub-command's own parser
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

@@ -18,6 +18,11 @@ Arrivals = Literal["constant", "poisson"]
 Flow = Literal["webchat", "openai"]
 
 
+# sessions/s: a typo guard, far above what one engine drives. An absurd rate (1e308) would make
+# the scheduler spin on arrivals it can never start; every way to set a rate checks this.
+MAX_RATE = 100_000.0
+
+
 class ConfigError(ValueError):
     """Bad user input: one clear line naming the field. CLI exit code 2."""
 
@@ -39,6 +44,7 @@ class Preset:
     duration_s: float      # headless run length (the dashboard runs until quit unless asked)
     threshold_ms: float    # success threshold
     mock_ai: bool = False  # demo server only: instant AI replies, no provider budget
+    send_mode: SendMode = "wait"  # burst: the seed's failing run posted before its stream was up
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,7 +53,7 @@ PRESETS: dict[str, Preset] = {
         Preset("realistic", rate=5, duration_s=12, threshold_ms=30_000),
         Preset("capacity", rate=50, duration_s=2, threshold_ms=30_000, mock_ai=True),
         Preset("sustained", rate=5, duration_s=60, threshold_ms=30_000),
-        Preset("burst", rate=100, duration_s=2, threshold_ms=30_000),
+        Preset("burst", rate=100, duration_s=2, threshold_ms=30_000, send_mode="burst"),
     )
 }
 
@@ -105,8 +111,12 @@ class RunConfig:
     fail_under: float = 95.0                 # headless: success rate % below which exit 1
     snapshot_dir: str | None = None
     server_log: str | None = None            # follow this log file for SSE-miss lines
+    miss_pattern: str | None = None          # --miss-pattern (None: logpatterns' default)
+    log_patterns: tuple[tuple[str, str], ...] = ()  # --log-pattern (name, regex): lines to count
     demo: bool = False                       # target is the embedded demo server
     model: str = "demo-model"                # openai flow: model name
+    autosave_s: float = 10.0                 # refresh the run's snapshot every N s (0 = off)
+    record_path: str | None = None           # --record: one JSON line per finished session
 
     def redacted(self) -> dict:
         """Plain dict safe for snapshots/logs: header values are never included.
@@ -118,6 +128,7 @@ class RunConfig:
         profile["headers"] = sorted({name for name, _ in self.profile.headers})
         profile["secret_headers"] = sorted(self.profile.secret_headers)
         data["stages"] = list(data["stages"])
+        data["log_patterns"] = [list(pair) for pair in self.log_patterns]
         # asdict keeps tuples; JSON writes them as lists anyway, make it explicit for equality.
         for key in ("ready_events", "token_events", "reply_events", "error_events", "prompts"):
             profile[key] = list(profile[key])

@@ -16,7 +16,7 @@ import math
 import threading
 from typing import Any, Callable
 
-from webchat_tui.config import RunConfig
+from webchat_tui.config import MAX_RATE, RunConfig
 from webchat_tui.engine.clients import describe_error
 from webchat_tui.engine.engine import SEND_MODES, LoadEngine
 from webchat_tui.engine.metrics import MetricsSnapshot
@@ -210,5 +210,5 @@ class EngineThread(EngineControls):
 
 
 def _check_rate(rate: float) -> None:
-    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate >= 0):
-        raise ValueError(f"rate must be a finite number >= 0, not {rate!r}")
+    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0 <= rate <= MAX_RATE):
+        raise ValueError(f"rate must be a number from 0 to {MAX_RATE:g}, not {rate!r}")

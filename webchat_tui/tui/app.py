@@ -123,8 +123,9 @@ class DashboardApp(App[int]):
     def __init__(self, engine_link: EngineLink, config: RunConfig, *,
                  demo: "DemoServer | None" = None, theme: str | None = None,
                  snapshot_dir: str | Path | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, replay: bool = False) -> None:
         super().__init__()
+        from webchat_tui.autosave import RunSaver   # another module; imported on use
         self.link = engine_link
         self.config = config
         self.demo = demo
@@ -145,6 +146,13 @@ class DashboardApp(App[int]):
         self._last_state = ""
         self._hist_at = -1e18
         self._timeline_key: object = None
+        self._engine_error: BaseException | None = None   # notified once (engine_link.error)
+        self.replay = replay                     # `open SNAPSHOT`: read-only (tui/replay.py)
+        # Autosave and the final snapshot share the run's folder; `s` writes a new one.
+        self.saver = RunSaver(config, self.snapshot_dir)
+        self._autosave_busy = False
+        self._autosaved: MetricsSnapshot | None = None
+        self._autosave_error = ""
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -178,6 +186,8 @@ class DashboardApp(App[int]):
     def on_mount(self) -> None:
         self._load_themes()
         self.set_interval(TICK_S, self.refresh_panels)
+        if self.config.autosave_s > 0 and not self.replay:
+            self.set_interval(self.config.autosave_s, self.autosave)
         self.refresh_panels()
 
     # ---- themes -------------------------------------------------------------------------
@@ -221,11 +231,20 @@ class DashboardApp(App[int]):
 
     # ---- the tick -----------------------------------------------------------------------
     def refresh_panels(self) -> None:
+        self._notify_engine_error()
         snapshot = self.link.latest
         if snapshot is None:
             return
         with self.batch_update():
             self.show_snapshot(snapshot)
+
+    def _notify_engine_error(self) -> None:
+        """An engine failure (link.error: e.g. its scheduler died) -> one notification."""
+        error = getattr(self.link, "error", None)
+        if error is not None and error is not self._engine_error:
+            self._engine_error = error
+            self.notify(f"Load engine failed: {one_line(error)}; the numbers stop here",
+                        title="Engine", severity="error", timeout=15)
 
     def show_snapshot(self, snap: MetricsSnapshot) -> None:
         self.snapshot = snap
@@ -239,7 +258,7 @@ class DashboardApp(App[int]):
         self.query_one("#outcomes", OutcomesPanel).show(summarise(
             snap.outcomes, snap.finished, snap.success_rate, self.config.fail_under,
             self.config.threshold_ms, snap.sse_miss))
-        self.warnings_log.show(snap.warnings, snap.warning_counts)
+        self.warnings_log.show(snap.warnings, snap.warning_counts, snap.sse_miss)
         self._update_charts(snap, now)
         state = self._state()
         if state != self._last_state:   # keys enabled/disabled by state: refresh the footer
@@ -318,6 +337,8 @@ class DashboardApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self._state()
+        if self.replay and action in CONTROL_ACTIONS | {"new_run", "save_snapshot"}:
+            return False   # a replay steers nothing and saves nothing: keys hidden
         if action in CONTROL_ACTIONS:
             return None if state in ("finished", "stopping") else True   # greyed out
         if action == "new_run":
@@ -336,8 +357,19 @@ class DashboardApp(App[int]):
             self.header.show(self._header_info(self.snapshot, self.clock()))
 
     # ---- rate and run controls ----------------------------------------------------------
+    def _call_link(self, name: str, *args: object) -> bool:
+        """Steer the engine. A failing link (engine gone, bad state) is a warning, not a crash."""
+        try:
+            getattr(self.link, name)(*args)
+        except Exception as exc:
+            self.notify(f"{name.replace('_', ' ')} failed: {one_line(exc)}", title="Engine",
+                        severity="warning", timeout=8)
+            return False
+        return True
+
     def set_rate(self, rate: float) -> None:
-        self.link.set_rate(rate)
+        if not self._call_link("set_rate", rate):
+            return
         self.ramp_target = None
         self.pending_rate = controls.Pending(rate, self.clock())
         self._redraw_header()   # show the new rate now, not at the next snapshot
@@ -359,7 +391,8 @@ class DashboardApp(App[int]):
             if result is None:
                 return
             rate, seconds = result
-            self.link.ramp_to(rate, seconds)
+            if not self._call_link("ramp_to", rate, seconds):
+                return
             self.pending_rate = None
             self.ramp_target = rate
             self.pending_state = controls.Pending("ramping", self.clock())
@@ -370,17 +403,17 @@ class DashboardApp(App[int]):
     def action_toggle_pause(self) -> None:
         shown = self.header.info.state if self.header.info else self._state()
         if shown == "paused":
-            self.link.resume()
-            self.pending_state = controls.Pending("running", self.clock())
-        else:
-            self.link.pause()
+            if self._call_link("resume"):
+                self.pending_state = controls.Pending("running", self.clock())
+        elif self._call_link("pause"):
             self.pending_state = controls.Pending("paused", self.clock())
         self._redraw_header()
 
     def action_toggle_mode(self) -> None:
         shown = self.header.info.send_mode if self.header.info else self.config.send_mode
         mode = "burst" if shown == "wait" else "wait"
-        self.link.set_send_mode(mode)
+        if not self._call_link("set_send_mode", mode):
+            return
         self.pending_mode = controls.Pending(mode, self.clock())
         self._redraw_header()
 
@@ -392,7 +425,10 @@ class DashboardApp(App[int]):
             self.show_snapshot(self.snapshot)
 
     def action_new_run(self) -> None:
-        self.link.restart()
+        if not self._call_link("restart"):
+            return
+        self.saver.new_run()   # the new run gets its own folder
+        self._autosaved = None
         self.warnings_log.reset()
         self.query_one("#phases", PhaseTable).reset()
         self.pending_rate = self.pending_state = self.pending_mode = None
@@ -421,12 +457,39 @@ class DashboardApp(App[int]):
     def _write_snapshot(self, snapshot: MetricsSnapshot, svg: str, final: bool = False) -> Path:
         from webchat_tui.snapshot import save_snapshot   # another module; imported on use
         try:
-            path = save_snapshot(snapshot, self.config, self.snapshot_dir, svg=svg)
+            if final:   # into the run's folder, over its last autosave
+                path = self.saver.save(snapshot, final=True, svg=svg)
+            else:
+                path = save_snapshot(snapshot, self.config, self.snapshot_dir, svg=svg)
         except Exception as exc:
             self.post_message(SnapshotFailed(one_line(exc)))
             raise
         self.post_message(SnapshotSaved(Path(path), final=final))
         return Path(path)
+
+    def autosave(self) -> None:
+        """Timer: refresh the run's folder from a worker thread (no screenshot: it costs UI
+        time, and the numbers are what a killed dashboard must not lose)."""
+        snapshot = self.link.latest
+        if snapshot is None or snapshot is self._autosaved or self._autosave_busy \
+                or self._quitting:
+            return
+        self._autosave_busy = True
+        self.run_worker(partial(self._autosave_write, snapshot, self.saver.generation),
+                        thread=True, exit_on_error=False, group="autosave", name="autosave")
+
+    def _autosave_write(self, snapshot: MetricsSnapshot, generation: int) -> None:
+        try:
+            if self.saver.save(snapshot, generation=generation) is not None:
+                self._autosaved = snapshot
+            self._autosave_error = ""
+        except OSError as exc:
+            reason = f"autosave: {one_line(exc)}"
+            if reason != self._autosave_error:   # once per distinct problem, not every N s
+                self._autosave_error = reason
+                self.post_message(SnapshotFailed(reason))
+        finally:
+            self._autosave_busy = False
 
     def on_snapshot_saved(self, message: SnapshotSaved) -> None:
         self.saved_paths.append(message.path)
@@ -446,6 +509,9 @@ class DashboardApp(App[int]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
+        if self.replay:   # nothing to stop or save
+            self.exit(0)
+            return
         self._quitting = True
         self.refresh_bindings()
         self.notify("Stopping the run and saving a final snapshot…", timeout=10)
@@ -455,7 +521,14 @@ class DashboardApp(App[int]):
     def _stop_and_exit(self) -> None:
         """Worker thread: stop engine, show final numbers, save final snapshot, stop demo, exit."""
         try:
-            final = self.link.stop(drain_s=STOP_DRAIN_S)
+            try:
+                final = self.link.stop(drain_s=STOP_DRAIN_S)
+            except Exception as exc:
+                # Keep what was measured: the last published snapshot becomes the final one.
+                self.final_error = f"stopping the run failed: {one_line(exc)}"
+                final = self.link.latest
+                if final is None:
+                    return
             self.call_from_thread(self.show_snapshot, final)
             time.sleep(0.1)   # let the compositor paint the final numbers before the screenshot
             svg = self.call_from_thread(self.export_screenshot)

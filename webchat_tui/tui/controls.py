@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webchat_tui.config import MAX_RATE
+
 MIN_RATE = 0.1          # sessions/s: the floor for -, [ and typed rates
-MAX_RATE = 100_000.0    # sessions/s: a typo guard, far above what one engine can drive
 MAX_RAMP_S = 24 * 3600.0
 PENDING_HOLD_S = 2.0    # how long a requested value overrides older snapshots in the header
 
