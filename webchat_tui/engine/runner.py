@@ -33,6 +33,9 @@ class EngineControls:
     arguments are checked in the caller's thread (a bad one raises there, at once), then the
     subclass's `_deliver(name, *args)` hands the call to the engine without waiting."""
 
+    latest: MetricsSnapshot | None = None  # the newest snapshot published by the engine
+    error: BaseException | None = None     # a failure of the engine after it started
+
     def _deliver(self, name: str, *args: Any) -> None:
         raise NotImplementedError
 
@@ -57,6 +60,14 @@ class EngineControls:
 
     def confirm_sse_miss(self, session_id: str) -> None:
         self._deliver("confirm_sse_miss", session_id)
+
+    def _final_snapshot(self) -> MetricsSnapshot:
+        """What stop() returns once the engine has ended: its last snapshot, or its failure."""
+        if self.error is not None:
+            raise EngineError(f"load engine failed: {describe_error(self.error)}") from self.error
+        if self.latest is None:
+            raise EngineError("load engine stopped before publishing a snapshot")
+        return self.latest
 
 
 class EngineThread(EngineControls):
@@ -103,11 +114,7 @@ class EngineThread(EngineControls):
             self._request_stop(drain_s)
             self._thread.join(drain_s + timeout_s)
             self._stopped = not self._thread.is_alive()
-        if self.error is not None:
-            raise EngineError(f"load engine failed: {describe_error(self.error)}") from self.error
-        if self.latest is None:
-            raise EngineError("load engine stopped before publishing a snapshot")
-        return self.latest
+        return self._final_snapshot()
 
     def restart(self, config: RunConfig | None = None, timeout_s: float = 30) -> None:
         """A new run (same or new config) after the previous one finished or was stopped."""

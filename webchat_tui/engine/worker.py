@@ -117,11 +117,7 @@ class EngineProcess(EngineControls):
                 self.error = EngineError("the load engine did not stop in time")
             self._proc.join(5)
             self._kill()
-        if self.error is not None:
-            raise EngineError(f"load engine failed: {describe_error(self.error)}") from self.error
-        if self.latest is None:
-            raise EngineError("load engine stopped before publishing a snapshot")
-        return self.latest
+        return self._final_snapshot()
 
     def restart(self, config: RunConfig | None = None, timeout_s: float = 30) -> None:
         """A new run (same or new config) after the previous one finished or was stopped."""
