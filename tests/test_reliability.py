@@ -26,8 +26,10 @@ from webchat_tui.engine.flows.base import Session
 pytestmark = pytest.mark.timeout(60)
 
 # Timing for every run here: slow_headers (SLOW_S) lands between threshold and threshold + grace
-# with 0.3 s of margin on each side; never_sends ends at the deadline, 1.2 s after its start.
-THRESHOLD_MS, GRACE_MS, SLOW_S = 600, 600, 0.9
+# with 0.7 s of margin on each side; never_sends ends at the deadline, 3 s after its start. The
+# threshold is generous: an ok session of 19 engines running at once must stay under it on a
+# loaded 2-core machine (600 ms was once exceeded in CI).
+THRESHOLD_MS, GRACE_MS, SLOW_S = 1500, 1500, 2.2
 # The mixed run below: every mode, the fast ones more often (like real trouble).
 MIX = {mode: 1 for mode in MODES} | {"ok": 4, "storm_5xx": 2, "create_reset": 2, "stream_close": 2}
 
