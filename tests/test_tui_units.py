@@ -111,3 +111,15 @@ def test_formatters():
     assert format_ms(1500) == "1.5s"
     assert format_elapsed(3725) == "1:02:05"
     assert format_elapsed(65) == "01:05"
+
+
+def test_throughput_labels_never_overlap_and_keep_the_newest():
+    from webchat_tui.tui.widgets.throughput_chart import labels_that_fit
+
+    events = [(10.0, "5→6/s"), (11.0, "6→7/s"), (12.0, "mode"), (40.0, "7→9/s")]
+    kept = labels_that_fit(events, 0, 60, 60)   # one column per second
+    assert (40.0, "7→9/s") in kept and (12.0, "mode") in kept
+    assert (11.0, "6→7/s") not in kept and (10.0, "5→6/s") not in kept
+    spans = sorted((t, t + len(label)) for t, label in kept)
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert labels_that_fit(events, 0, 60, 0) == []

@@ -18,6 +18,26 @@ class ThroughputData:
     events: tuple[tuple[float, str], ...] = ()   # (seconds since start, short label)
 
 
+Y_AXIS_COLS = 8     # columns the y-axis labels and frame take from the widget's width
+
+
+def labels_that_fit(events: list[tuple[float, str]], x_low: float, x_high: float,
+                    columns: int) -> list[tuple[float, str]]:
+    """The event labels that do not overlap on one text row, newest first kept: several rate
+    changes close together get their marker lines but only the latest label."""
+    if columns <= 0:
+        return []
+    per_col = (x_high - x_low) / columns
+    kept: list[tuple[float, str]] = []
+    next_free = float("inf")   # leftmost column taken by a label kept so far (to its right)
+    for t, label in sorted(events, reverse=True):
+        col = (t - x_low) / per_col if per_col else 0
+        if col + len(label) + 1 <= next_free:  # one at the right edge is clipped, still kept
+            kept.append((t, label))
+            next_free = col
+    return kept
+
+
 class ThroughputChart(PlotView):
     DEFAULT_CSS = """
     ThroughputChart {
@@ -51,10 +71,11 @@ class ThroughputChart(PlotView):
             figure.draw(signal)
         marker_rgb = self.theme_rgb("chart-marker", "accent")
         x_low, x_high = xs[0], max(xs[-1], xs[0] + 1)
-        for t, label in data.events:
-            if x_low <= t <= x_high:
-                figure.line(t, orientation="vertical", pixel=self.pixel(marker_rgb))
-                figure.draw(figure.text(t, top, label))
+        shown = [(t, label) for t, label in data.events if x_low <= t <= x_high]
+        for t, _ in shown:
+            figure.line(t, orientation="vertical", pixel=self.pixel(marker_rgb))
+        for t, label in labels_that_fit(shown, x_low, x_high, width - Y_AXIS_COLS):
+            figure.draw(figure.text(t, top, label))
         figure.ruler("x").lim(x_low, x_high)
         figure.ruler("y").lim(0, top * 1.15)
         return True
