@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from textual.app import App, ComposeResult, InvalidThemeError
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -235,8 +236,11 @@ class DashboardApp(App[int]):
         snapshot = self.link.latest
         if snapshot is None:
             return
-        with self.batch_update():
-            self.show_snapshot(snapshot)
+        try:
+            with self.batch_update():
+                self.show_snapshot(snapshot)
+        except NoMatches:
+            pass  # the tick fired while the screen is being built or torn down: nothing to draw
 
     def _notify_engine_error(self) -> None:
         """An engine failure (link.error: e.g. its scheduler died) -> one notification."""
@@ -354,7 +358,8 @@ class DashboardApp(App[int]):
 
     def _redraw_header(self) -> None:
         if self.snapshot is not None:
-            self.header.show(self._header_info(self.snapshot, self.clock()))
+            with suppress(NoMatches):  # a key typed ahead while the screen is still being built
+                self.header.show(self._header_info(self.snapshot, self.clock()))
 
     # ---- rate and run controls ----------------------------------------------------------
     def _call_link(self, name: str, *args: object) -> bool:
