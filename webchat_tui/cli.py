@@ -88,6 +88,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="extra wait after the threshold before a session times out (default 5000)")
     p.add_argument("--fail-under", type=float, metavar="PCT", default=95.0,
                    help="headless: exit 1 when the success rate is below this (default 95)")
+    p.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx",
+                   help="HTTP transport of the load engine (default: %(default)s)")
     p.add_argument("--max-inflight", type=int, metavar="N", default=10_000,
                    help="cap on sessions in flight; arrivals over it are dropped (default 10000)")
     p.add_argument("--json", action="store_true",
@@ -193,6 +195,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         model=loaded.model if loaded and loaded.model else RunConfig.model,
         autosave_s=float(args.autosave_s),
         record_path=args.record,
+        transport=args.transport,
     )
 
 

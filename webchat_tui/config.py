@@ -117,6 +117,7 @@ class RunConfig:
     model: str = "demo-model"                # openai flow: model name
     autosave_s: float = 10.0                 # refresh the run's snapshot every N s (0 = off)
     record_path: str | None = None           # --record: one JSON line per finished session
+    transport: Literal["httpx", "aiohttp"] = "httpx"  # --transport: the engine's HTTP transport
 
     def redacted(self) -> dict:
         """Plain dict safe for snapshots/logs: header values are never included.

@@ -117,7 +117,8 @@ class LoadEngine:
         # POST read timeout = the session deadline (threshold + grace), not the threshold: a POST
         # slower than the threshold must still be able to end as "slow", not "timeout".
         self._clients = Clients(cfg.target, headers, cfg.max_inflight,
-                                post_read_s=(cfg.threshold_ms + cfg.grace_ms) / 1000)
+                                post_read_s=(cfg.threshold_ms + cfg.grace_ms) / 1000,
+                                transport=cfg.transport)
         await self._clients.warm_up()  # TargetUnreachable propagates to the caller
         t0 = self._clock()
         self._rec = Recorder(t0, cfg.max_inflight, cfg.rate, self._send_mode, clock=self._clock)
