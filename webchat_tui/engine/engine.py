@@ -1,7 +1,7 @@
 """LoadEngine: owns the pacer, the flows and the recorder. No Textual here.
 
-CONTRACT used by headless.py and tui/app.py (all methods are called on the engine's event loop;
-the dashboard runs the engine in the same loop, or via a thin thread/process adapter later):
+CONTRACT used by headless.py (same event loop) and, through an engine link, by tui/app.py (all
+methods are called on the engine's event loop):
 
     engine = LoadEngine(config: RunConfig)
     await engine.start()            # warm clients, start pacer; raises TargetUnreachable if the
@@ -28,8 +28,10 @@ the dashboard runs the engine in the same loop, or via a thin thread/process ada
     other ids count as sse_miss "foreign" / "late"; --log-pattern lines become warnings whose
     kind is the pattern's name (warning_counts per pattern); tail notices are "log" warnings.
 
-runner.py wraps the engine for the dashboard: `EngineThread(config)` runs a LoadEngine on its own
-event loop in a daemon thread (so UI rendering cannot delay arrivals):
+Engine links (the dashboard's view of an engine): runner.py's `EngineThread(config)` runs a
+LoadEngine on its own event loop in a daemon thread; worker.py's `EngineProcess(config)` has the same
+API and runs it in a child process, which is what the dashboard uses (in a thread, the UI's
+rendering still delays arrivals through the GIL: bench/bench_dashboard.py). The API:
     et = EngineThread(config); et.start(timeout_s=30)  # blocks until engine.start() done; raises
                                     # TargetUnreachable / other start errors in the caller's thread
     et.latest -> MetricsSnapshot    # published by the engine thread every ~0.25 s (atomic swap)
