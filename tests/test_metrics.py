@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.fakes import FakeClock
 from webchat_tui.engine.metrics import (
     EVENTS_KEEP, FOLD_EVERY_VALUES, HIST_HIGHEST_US, HIST_NAMES, START_LAG, TIMELINE_KEEP_S,
     WARNINGS_KEEP, MetricsSnapshot, Recorder, latency_bins, new_histogram,
@@ -16,12 +17,6 @@ MS = 1_000_000
 S = 1_000_000_000
 
 
-class FakeClock:
-    def __init__(self, t: int = 0) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
 
 
 def make(clock: FakeClock, rate: float = 10.0) -> Recorder:

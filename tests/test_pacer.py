@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.fakes import FakeClock
 from webchat_tui.config import Stage
 from webchat_tui.engine.pacer import Pacer, run_pacer
 
@@ -15,12 +16,6 @@ MS = 1_000_000
 S = 1_000_000_000
 
 
-class FakeClock:
-    def __init__(self, t: int = 0) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
 
 
 def drain(pacer: Pacer, until_ns: int) -> list[int]:

@@ -19,7 +19,7 @@ import pytest
 from cli_helpers import run_cli
 
 from tests.servers.faults import FaultState, build_app
-from tests.servers.harness import RUN_LIMIT_S, check_invariants, config, run_timed
+from tests.servers.harness import check_invariants, config, run_timed
 from tests.servers.run import ThreadedUvicorn
 from webchat_tui.config import RunConfig
 from webchat_tui.engine.engine import LoadEngine
@@ -79,14 +79,7 @@ async def test_burst_confirmed_equals_distinct_sessions_the_server_logged(make_d
     # 300 sessions; misses end at once, so the 60 s threshold is never reached.
     cfg = config(demo.url, rate=150, duration_s=2.0, send_mode="burst", threshold_ms=60_000,
                  grace_ms=5_000, server_log=demo.log_file)
-    engine = LoadEngine(cfg)
-    await engine.start()
-    try:
-        await asyncio.wait_for(engine.wait_finished(), RUN_LIMIT_S)
-    finally:
-        await engine.stop(0.0)
-    snap = engine.snapshot()
-    check_invariants(snap)
+    _, snap = await run_timed(cfg)
     logged = logged_miss_ids(demo.log_file)
     assert snap.started >= 250 and len(logged) >= 30, (snap.started, len(logged))
     assert snap.sse_miss["server_confirmed"] == len(logged)

@@ -25,6 +25,8 @@ import socket
 import struct
 from collections import Counter, defaultdict
 
+from tests.servers.raw import read_request
+
 MODES: dict[str, str] = {
     "ok": "ok",
     "create_reset": "connect_error",      # RST after reading the create request (no response)
@@ -136,7 +138,7 @@ class MixedFaultServer:
         self.open_connections += 1
         try:
             while True:
-                method, path, body = await _read_request(reader)
+                method, path, body = await read_request(reader, SERVER_WAIT_S)
                 keep_open = await self._dispatch(method, path, body, reader, writer)
                 await writer.drain()
                 if not keep_open:
@@ -313,19 +315,6 @@ class MixedFaultServer:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), SERVER_WAIT_S)
-    request_line, *header_lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = request_line.split(" ", 2)
-    length = 0
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
-    body = await reader.readexactly(length) if length else b""
-    return method, path, body
-
 
 async def _until_closed(reader: asyncio.StreamReader) -> None:
     """Wait for the client to close its side (bounded)."""

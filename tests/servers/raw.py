@@ -11,8 +11,10 @@ import struct
 _ids = itertools.count(1)
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
+async def read_request(reader: asyncio.StreamReader,
+                       timeout_s: float | None = None) -> tuple[str, str, bytes]:
+    """One HTTP/1.1 request off a raw connection: method, path, body (Content-Length only)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout_s)
     request_line, *header_lines = head.decode("latin-1").split("\r\n")
     method, path, _ = request_line.split(" ", 2)
     length = 0
@@ -33,7 +35,7 @@ async def reset_after_headers(reader: asyncio.StreamReader, writer: asyncio.Stre
     """Demo API; every SSE stream sends its headers and a ready event, then an RST."""
     try:
         while True:
-            method, path, _ = await _read_request(reader)
+            method, path, _ = await read_request(reader)
             if method == "POST" and path == "/api/sessions":
                 body = json.dumps({"session_id": f"r{next(_ids)}"}).encode()
                 writer.write(_response("200 OK", "application/json", body))
