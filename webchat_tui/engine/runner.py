@@ -29,12 +29,44 @@ class EngineError(RuntimeError):
 
 
 class EngineControls:
-    """The steering half of the engine-link API, shared by EngineThread and EngineProcess:
-    arguments are checked in the caller's thread (a bad one raises there, at once), then the
-    subclass's `_deliver(name, *args)` hands the call to the engine without waiting."""
+    """What EngineThread and EngineProcess share. Steering: arguments are checked in the
+    caller's thread (a bad one raises there, at once), then the subclass's `_deliver(name,
+    *args)` hands the call to the engine without waiting. Also restart() and stop()'s result."""
 
+    config: RunConfig
     latest: MetricsSnapshot | None = None  # the newest snapshot published by the engine
     error: BaseException | None = None     # a failure of the engine after it started
+    _finished = False
+
+    # Lifecycle, provided by the subclass.
+    def start(self, timeout_s: float = 30) -> None:
+        raise NotImplementedError
+
+    def stop(self, drain_s: float = 2.0, timeout_s: float = 10) -> MetricsSnapshot:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def _started(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def restart(self, config: RunConfig | None = None, timeout_s: float = 30) -> None:
+        """A new run (same or new config) after the previous one finished or was stopped."""
+        if self._started:
+            try:
+                self.stop()
+            except EngineError:
+                pass  # the old run's failure was shown already; the new run starts clean
+        if config is not None:
+            self.config = config
+        self._reset()
+        self.start(timeout_s)
 
     def _deliver(self, name: str, *args: Any) -> None:
         raise NotImplementedError
@@ -116,18 +148,9 @@ class EngineThread(EngineControls):
             self._stopped = not self._thread.is_alive()
         return self._final_snapshot()
 
-    def restart(self, config: RunConfig | None = None, timeout_s: float = 30) -> None:
-        """A new run (same or new config) after the previous one finished or was stopped."""
-        if self._thread is not None:
-            self.stop()
-        if config is not None:
-            self.config = config
-        self._reset()
-        self.start(timeout_s)
-
     @property
-    def finished(self) -> bool:
-        return self._finished
+    def _started(self) -> bool:
+        return self._thread is not None
 
     # -- controls: EngineControls validates, then _deliver schedules on the engine loop ----------
 

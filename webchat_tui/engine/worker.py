@@ -119,21 +119,9 @@ class EngineProcess(EngineControls):
             self._kill()
         return self._final_snapshot()
 
-    def restart(self, config: RunConfig | None = None, timeout_s: float = 30) -> None:
-        """A new run (same or new config) after the previous one finished or was stopped."""
-        if self._proc is not None:
-            try:
-                self.stop()
-            except EngineError:
-                pass  # the old run's failure was shown already; the new run starts clean
-        if config is not None:
-            self.config = config
-        self._reset()
-        self.start(timeout_s)
-
     @property
-    def finished(self) -> bool:
-        return self._finished
+    def _started(self) -> bool:
+        return self._proc is not None
 
     # -- plumbing --------------------------------------------------------------------------------
 
