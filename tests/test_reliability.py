@@ -102,7 +102,11 @@ async def test_a_mix_of_faults_matches_the_server_and_leaks_nothing(mixed):
     assert sum(server.sessions.values()) == snap.started
     assert set(server.sessions) == set(MIX)  # every mode was exercised
     assert nonzero(snap) == dict(server.expected_outcomes())
-    assert snap.warning_counts.get("engine", 0) == 0  # no unexpected exception in a session
+    # No unexpected exception in a session. (Other "engine" warnings may come: the fault server
+    # shares this process and its GIL, so the run can be flagged generator-limited.)
+    engine_warnings = [w for w in snap.warnings if w.kind == "engine"]
+    assert snap.warning_counts.get("engine", 0) == len(engine_warnings)  # all still in the ring
+    assert all(w.message.startswith("generator-limited") for w in engine_warnings), engine_warnings
     await asyncio.sleep(0)
     assert other_tasks() <= tasks_before  # no task survives the run
     fds_after = await settled_fds(fds_before)
