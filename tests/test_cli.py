@@ -115,3 +115,20 @@ def test_other_flags_reach_the_config():
                    "--snapshot-dir", "runs", "--server-log", "s.log", "--headless", "--json")
     assert (c.arrivals, c.seed, c.send_mode, c.grace_ms, c.fail_under, c.max_inflight,
             c.snapshot_dir, c.server_log) == ("poisson", 7, "burst", 0, 50, 3, "runs", "s.log")
+
+
+@pytest.mark.parametrize("demo_args, problem", [
+    ("--db-pool 0", "--demo-args: --db-pool must be between 1 and 100000"),
+    ("--db-pool", "--demo-args: expected one argument"),
+    ("'--db-pool", "--demo-args: No closing quotation"),
+])
+def test_bad_demo_args_are_one_line_and_exit_2(demo_args, problem):
+    result = run_cli("--headless", "--demo-args", demo_args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"webchat-tui: error: {problem}"]
+
+
+def test_demo_args_need_the_demo_server():
+    result = run_cli("--headless", "--target", "http://127.0.0.1:9", "--demo-args", "--db-pool 3")
+    assert result.returncode == 2
+    assert "--demo-args: only for the embedded demo server" in result.stderr

@@ -106,13 +106,15 @@ async def test_wait_mode_gives_zero(make_demo_server):
 def test_headless_burst_preset_in_demo_mode_confirms_its_misses():
     """`webchat-tui --headless --preset burst`: the demo's log is followed without a flag, and
     every miss is confirmed (an unconfirmed one could only be inferred at its 35 s deadline)."""
+    # A 50 ms race window: every message beats its stream, however loaded the machine is.
     result = run_cli("--headless", "--preset", "burst", "--duration", "1", "--json",
+                     "--demo-args", "--stream-register-delay-ms 50 --stream-register-jitter-ms 0",
                      "--log-pattern", "ready=listening on", timeout=120)
     assert result.returncode == 1, result.stderr  # the seed's failing run fails
     assert "Traceback" not in result.stderr
     summary = json.loads(result.stdout)
     miss = summary["sse_miss"]
-    assert miss["server_confirmed"] > 0
+    assert miss["server_confirmed"] == summary["sessions"]["started"] > 0
     assert miss["server_confirmed"] == miss["race"] + miss["lost"]
     assert miss["server_confirmed"] == summary["outcomes"]["sse_miss"]
     assert miss["foreign"] == miss["late"] == 0

@@ -101,6 +101,9 @@ def run_parser() -> argparse.ArgumentParser:
                    "most N s (default 10; 0 = off; headless: with --snapshot-dir)")
     p.add_argument("--record", metavar="FILE.jsonl",
                    help="write one JSON line per finished session to FILE (truncated at start)")
+    p.add_argument("--demo-args", metavar="FLAGS", default="",
+                   help="flags for the embedded demo server, e.g. \"--stream-register-delay-ms 50 "
+                   "--provider-rpm 60\" (see demo-server --help)")
     p.add_argument("--server-log", metavar="PATH", help="follow this server log for SSE-miss lines")
     p.add_argument("--miss-pattern", metavar="REGEX", help="the server's SSE-miss line, with a "
                    "(?P<session_id>...) group (default: 'SSE connection not found for "
@@ -227,13 +230,36 @@ def _log_patterns(args: argparse.Namespace, *, demo: bool
     return args.miss_pattern, tuple((name, regex.pattern) for name, regex in patterns.items())
 
 
+def _demo_args(text: str) -> list[str]:
+    """--demo-args split like a shell would, and checked by the demo server's own parser first,
+    so a bad flag is one line and exit 2 here, not a demo server that dies at start."""
+    import shlex
+
+    from webchat_tui.demo.server import build_parser, settings_from_args
+
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"--demo-args: {exc}") from None
+    parser = build_parser(prog=f"{PROG} --demo-args")
+    parser.exit_on_error = False
+    try:
+        settings_from_args(parser.parse_args(argv))
+    except (argparse.ArgumentError, ValueError) as exc:
+        raise ConfigError(f"--demo-args: {exc}") from None
+    return argv
+
+
 def _run(config: RunConfig, args: argparse.Namespace) -> int:
+    if args.demo_args and not config.demo:
+        raise ConfigError("--demo-args: only for the embedded demo server (no --target)")
     demo = None
     try:
         if config.demo:
             from webchat_tui.demo.process import DemoServer
 
-            demo = DemoServer(mock_ai=PRESETS[config.preset].mock_ai)
+            demo = DemoServer(mock_ai=PRESETS[config.preset].mock_ai,
+                              extra_args=_demo_args(args.demo_args))
             try:
                 url = demo.start()
             except Exception as exc:  # any start failure: one line, exit 3
