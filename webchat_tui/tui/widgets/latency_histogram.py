@@ -44,14 +44,6 @@ def bin_position(edges: tuple[float, ...], value: float) -> float:
 
 
 class LatencyHistogram(PlotView):
-    DEFAULT_CSS = """
-    LatencyHistogram {
-        border: round $primary 60%;
-        border-title-color: $foreground;
-        padding: 0 1;
-    }
-    """
-
     def on_mount(self) -> None:
         self.set_view_title("whole run")
 

@@ -24,6 +24,9 @@ class PlotView(Widget):
     PlotView {
         height: 1fr;
         min-height: 5;
+        border: round $primary 60%;
+        border-title-color: $foreground;
+        padding: 0 1;
     }
     """
     MIN_INTERVAL_S = 1.0

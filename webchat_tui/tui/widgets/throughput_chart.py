@@ -39,14 +39,6 @@ def labels_that_fit(events: list[tuple[float, str]], x_low: float, x_high: float
 
 
 class ThroughputChart(PlotView):
-    DEFAULT_CSS = """
-    ThroughputChart {
-        border: round $primary 60%;
-        border-title-color: $foreground;
-        padding: 0 1;
-    }
-    """
-
     def on_mount(self) -> None:
         self.border_title = ("Throughput /s  [$primary]━ started[/]  [$success]━ ok[/]  "
                              "[$error]━ failed[/]  [$accent]│ rate change[/]")
