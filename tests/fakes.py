@@ -11,3 +11,14 @@ class FakeClock:
 
     def __call__(self) -> int:
         return self.t
+
+
+class FakeResponse:
+    """Just what the SSE reader uses of an httpx response: the body in the given chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def aiter_bytes(self):
+        for chunk in self._chunks:
+            yield chunk

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fakes import FakeResponse
 from webchat_tui.config import ConfigError
 from webchat_tui.engine.clients import classify_transport_error, shard_count
 from webchat_tui.engine.flows.base import error_event_end
@@ -53,15 +54,6 @@ def test_headers_expand_from_environment(monkeypatch):
     monkeypatch.delenv("WEBCHAT_TEST_TOKEN")
     with pytest.raises(ConfigError, match="WEBCHAT_TEST_TOKEN"):
         expand_headers((("Authorization", "Bearer ${WEBCHAT_TEST_TOKEN}"),))
-
-
-class FakeResponse:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def aiter_bytes(self):
-        for chunk in self._chunks:
-            yield chunk
 
 
 async def events_of(chunks: list[bytes], **kw) -> list[Event]:

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fakes import FakeResponse
 from webchat_tui.config import ConfigError
 from webchat_tui.engine.sse import Event, SSEProtocolError, iter_events
 from webchat_tui.engine.templating import compile_body, compile_path
@@ -138,15 +139,6 @@ def test_body_templates_substitute_strings_only_and_never_mutate(doc, sid, promp
 
 
 # --- the SSE reader -----------------------------------------------------------------------------
-
-class FakeResponse:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def aiter_bytes(self):
-        for chunk in self._chunks:
-            yield chunk
-
 
 def read_all(chunks: list[bytes], **kw) -> tuple[list[Event], bool]:
     """(events, whether an SSEProtocolError ended the stream); any other exception fails."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from test_tui_app import SIZE, FakeLink, make_app
+from tui_helpers import quit_and_wait
 
 
 class FailingLink(FakeLink):
@@ -67,11 +68,7 @@ async def test_quit_with_a_failing_stop_still_saves_what_was_measured(tmp_path):
     app = make_app(tmp_path, link)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await pilot.press("q")
-        for _ in range(50):
-            if not app.is_running:
-                break
-            await pilot.pause(0.1)
+        await quit_and_wait(app, pilot, tries=50)
     assert not app.is_running and app.return_code == 0
     assert app.final_error and "pacer exploded" in app.final_error
     assert app.saved_paths and (app.saved_paths[-1] / "snapshot.json").is_file()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from cli_helpers import NS, make_snapshot, run_cli
+from tui_helpers import quit_and_wait
 
 from webchat_tui.config import RunConfig
 from webchat_tui.engine.metrics import Recorder
@@ -115,11 +116,7 @@ async def test_replay_app_keys_header_and_no_controls(saved, tmp_path):
         await pilot.pause()
         assert app.header.info.target_rate == rate_before and app.saved_paths == []
         assert not app.screen_stack[1:]        # no modal opened
-        await pilot.press("q")
-        for _ in range(30):
-            if not app.is_running:
-                break
-            await pilot.pause(0.1)
+        await quit_and_wait(app, pilot, tries=30)
     assert app.return_code == 0 and app.saved_paths == []
     assert not (tmp_path / "runs").exists()
 

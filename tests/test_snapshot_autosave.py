@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from cli_helpers import REPO, make_snapshot
+from tui_helpers import quit_and_wait
 
 from webchat_tui.autosave import RunSaver, autosave_loop
 from webchat_tui.config import RunConfig
@@ -146,11 +147,7 @@ async def test_dashboard_autosaves_into_the_run_folder_and_quits_into_it(tmp_pat
             if app.saver.saves > saves:
                 break
         assert app.saver.saves > saves
-        await pilot.press("q")
-        for _ in range(50):
-            if not app.is_running:
-                break
-            await pilot.pause(0.1)
+        await quit_and_wait(app, pilot, tries=50)
     assert app.final_error is None
     assert app.saved_paths[-1] == run_folder and folders(tmp_path / "runs") == [run_folder]
     assert (run_folder / "screen.svg").is_file() and read_snapshot(run_folder).final is True

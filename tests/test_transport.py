@@ -21,8 +21,8 @@ import pytest
 from tests.servers.harness import check_invariants, config, nonzero, run_timed
 from tests.servers.mixed import MODES, MixedFaultServer
 from tests.servers.run import ThreadedRawServer, closed_port
-from tests.test_reliability import (
-    GRACE_MS, MIX, SLOW_S, THRESHOLD_MS, open_fds, other_tasks, settled_fds,
+from tests.test_reliability import (  # noqa: F401 (mixed: the shared fault-server fixture)
+    GRACE_MS, MIX, THRESHOLD_MS, mixed, open_fds, other_tasks, settled_fds,
 )
 from webchat_tui.cli import UsageError, build_config, run_parser
 from webchat_tui.config import RequestSpec, TargetProfile
@@ -222,14 +222,6 @@ async def test_engine_on_aiohttp_against_the_demo_server(fast_demo_server):
     await asyncio.sleep(0)
     assert other_tasks() <= tasks_before
     assert await settled_fds(fds_before) <= fds_before
-
-
-@pytest.fixture
-def mixed():
-    server = MixedFaultServer(MIX, slow_s=SLOW_S)
-    with ThreadedRawServer(server.handle) as raw:
-        raw.state = server
-        yield raw
 
 
 async def test_each_mode_alone_gives_its_outcome_on_aiohttp(mixed):

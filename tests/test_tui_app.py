@@ -10,6 +10,7 @@ from types import MappingProxyType
 import pytest
 from textual.widgets import Input, Log
 
+from tui_helpers import quit_and_wait
 from webchat_tui.config import RunConfig
 from webchat_tui.engine.metrics import (HIST_NAMES, MetricsSnapshot, PhaseStats, RunEvent,
                                         SecondBucket, Warning, new_histogram)
@@ -378,11 +379,7 @@ async def test_q_stops_engine_saves_and_exits(tmp_path):
     app = make_app(tmp_path, link, demo=Demo())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await pilot.press("q")
-        for _ in range(50):
-            if not app.is_running:
-                break
-            await pilot.pause(0.1)
+        await quit_and_wait(app, pilot, tries=50)
     assert ("stop", 1.5) in link.calls
     assert Demo.stops == 1
     assert app.return_code == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tui_helpers import quit_and_wait
 from webchat_tui.config import RunConfig
 from webchat_tui.engine.runner import EngineThread
 from webchat_tui.tui.app import DashboardApp
@@ -27,11 +28,7 @@ async def test_dashboard_with_real_engine(demo_server, tmp_path, monkeypatch):
                 if any(e.kind == "rate" and e.rate == 25.0 for e in link.latest.events):
                     break
             assert any(e.kind == "rate" and e.rate == 25.0 for e in link.latest.events)
-            await pilot.press("q")
-            for _ in range(60):
-                if not app.is_running:
-                    break
-                await pilot.pause(0.1)
+            await quit_and_wait(app, pilot, tries=60)
         assert app.return_code == 0 and app.final_error is None
         assert (app.saved_paths[-1] / "snapshot.json").is_file()
     finally:
